@@ -1,0 +1,5 @@
+"""Allow `python -m edgepipe`."""
+
+from edgepipe.cli import main
+
+main()

@@ -1,0 +1,144 @@
+"""The `edgepipe` command: a thin typer layer over `edgepipe.pipeline`."""
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edgepipe.errors import EdgepipeError
+
+app = typer.Typer(
+    help="Make a PyTorch model small and fast enough for a named device, then prove it: LoRITa training, "
+         "SVD truncation to a byte budget, int8 quantization, export to ExecuTorch and LiteRT, and "
+         "accuracy checks in each runtime.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    package_logger = logging.getLogger("edgepipe")
+    package_logger.handlers[:] = [handler]
+    package_logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    package_logger.propagate = False
+    if not verbose:
+        # The converters' own progress lines and C++ INFO logs drown ours; --verbose keeps them.
+        os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _progress(iterable, *, desc: str, total: int | None = None):
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, file=sys.stderr, dynamic_ncols=True)
+
+
+def _fail(error: BaseException, verbose: bool) -> None:
+    if verbose:
+        raise error
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _print_table(report: dict) -> None:
+    rows = [(s["stage"], f"{100 * s['accuracy']:.2f}%", f"{s['bytes']:,}") for s in report["stages"]]
+    header = ("stage", "top-1", "bytes")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    lines = [f"{header[0]:<{widths[0]}}  {header[1]:>{widths[1]}}  {header[2]:>{widths[2]}}"]
+    lines += [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
+    typer.echo("\n".join(lines))
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Option(help="Target device profile from targets/, such as rpi4.")] = "rpi4",
+    budget: Annotated[str, typer.Option(
+        help="Maximum size of each artifact on disk: 2MB (10^6 bytes), 2MiB (2^20 bytes), 500kB, 1.5M "
+             "or plain bytes.")] = "2MB",
+    out: Annotated[Optional[Path], typer.Option(
+        help="Directory for model.pte, model.tflite, manifest.json and report.json "
+             "[default: artifacts/TARGET-BUDGET/].")] = None,
+    model: Annotated[str, typer.Option(help="Model from the registry: mlp, mlp-small or cnn.")] = "mlp",
+    data: Annotated[str, typer.Option(
+        help="`fashion-mnist` (the Debian package dataset-fashion-mnist) or a directory of IDX files, "
+             "such as MNIST.")] = "fashion-mnist",
+    epochs: Annotated[int, typer.Option(help="Training epochs.", min=1)] = 12,
+    factors: Annotated[int, typer.Option(
+        help="LoRITa factors per weight; 1 trains plainly.", min=1)] = 3,
+    seed: Annotated[int, typer.Option(help="Seed for initialization, data order and the validation split.")] = 0,
+    lr: Annotated[float, typer.Option(help="Peak learning rate of SGD with momentum 0.9.")] = 0.05,
+    weight_decay: Annotated[float, typer.Option(
+        help="L2 weight decay on every factor; it is what drives the product to low rank.")] = 5e-4,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.", min=1)] = 256,
+    calibration_size: Annotated[int, typer.Option(
+        help="Training images used to calibrate int8 activation ranges.", min=1)] = 500,
+    train_limit: Annotated[Optional[int], typer.Option(
+        help="Train on only the first N training images, for quick trials.", min=1)] = None,
+    eval_limit: Annotated[Optional[int], typer.Option(
+        help="Evaluate on only the first N test images, for quick trials [default: all 10,000].",
+        min=1)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log DEBUG lines and show tracebacks.")] = False,
+) -> None:
+    """Train with LoRITa, truncate to the budget, quantize to int8, export .pte and .tflite, and evaluate."""
+    _setup_logging(verbose)
+    try:
+        from edgepipe.pipeline.budget import parse_budget
+        from edgepipe.pipeline.run import RunConfig, run as run_pipeline
+        from edgepipe.pipeline.train import TrainConfig
+
+        budget_bytes = parse_budget(budget)
+        out = out if out is not None else Path("artifacts") / f"{target}-{budget.strip().replace(' ', '')}"
+        config = RunConfig(
+            target=target, budget_bytes=budget_bytes, model=model, data=data, factors=factors,
+            train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed),
+            calibration_size=calibration_size, train_limit=train_limit, eval_limit=eval_limit)
+        report = run_pipeline(config, out, progress=_progress)
+    except EdgepipeError as error:
+        _fail(error, verbose)
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted; nothing was written", err=True)
+        raise typer.Exit(code=130)
+
+    _print_table(report)
+    typer.echo(f"wrote {out}/: model.pte, model.tflite, manifest.json, report.json")
+
+
+@app.command("targets")
+def targets_command() -> None:
+    """List the bundled target device profiles."""
+    from edgepipe.targets import list_targets, load_target
+
+    for name in list_targets():
+        profile = load_target(name)
+        typer.echo(f"{name}: {profile.description}, {profile.cores}x {profile.cpu}, {profile.ram_bytes:,} bytes RAM")
+
+
+@app.command("models")
+def models_command() -> None:
+    """List the registered models."""
+    from edgepipe.models import list_models
+
+    for name, description in list_models().items():
+        typer.echo(f"{name}: {description}")
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the edgepipe version and exit.")] = False,
+) -> None:
+    """edgepipe: ship a PyTorch model to a Raspberry Pi, a phone or a board."""
+    if version:
+        from edgepipe import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,269 @@
+"""The main job: train with LoRITa, collapse, truncate to a byte budget, quantize, export and evaluate."""
+
+import copy
+import json
+import logging
+import math
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgepipe.errors import BudgetError, ConfigError, EdgepipeError
+from edgepipe.models import DEFAULT_MODEL, create_model
+from edgepipe.pipeline.data import Dataset, load_dataset
+from edgepipe.pipeline.lorita import collapse_, factorize_
+from edgepipe.pipeline.progress import Progress, silent
+from edgepipe.pipeline.quantize import fold_batchnorm_, quantize
+from edgepipe.pipeline.runner import MANIFEST, run_artifact
+from edgepipe.pipeline.to_executorch import to_executorch
+from edgepipe.pipeline.to_tflite import to_tflite
+from edgepipe.pipeline.train import TrainConfig, accuracy, train_
+from edgepipe.pipeline.truncate import LayerRank, choose_ranks, singular_values, truncate_
+from edgepipe.targets import Target, load_target
+
+logger = logging.getLogger(__name__)
+
+REPORT = "report.json"
+FORMATS = ("pte", "tflite")
+# Bytes of each artifact beyond its int8 weights, assumed before the first export measures them.
+# Measured on the MLPs here: about 24 kB for .pte and 46 kB for .tflite.
+INITIAL_FORMAT_OVERHEAD = 64_000
+MAX_EXPORT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything `edgepipe run` needs; the CLI builds it from its options."""
+
+    target: str = "rpi4"
+    budget_bytes: int = 2_000_000
+    model: str = DEFAULT_MODEL
+    data: str = "fashion-mnist"
+    factors: int = 3
+    train: TrainConfig = field(default_factory=TrainConfig)
+    calibration_size: int = 500
+    train_limit: int | None = None
+    eval_limit: int | None = None
+
+    def __post_init__(self):
+        if self.budget_bytes < 1:
+            raise ConfigError(f"budget_bytes must be positive, got {self.budget_bytes}")
+        if self.factors < 1:
+            raise ConfigError(f"factors must be at least 1, got {self.factors}")
+        if self.calibration_size < 1:
+            raise ConfigError(f"calibration_size must be at least 1, got {self.calibration_size}")
+        for name in ("train_limit", "eval_limit"):
+            limit = getattr(self, name)
+            if limit is not None and limit < 1:
+                raise ConfigError(f"{name} must be at least 1 when given, got {limit}")
+
+
+@dataclass
+class _Export:
+    """One attempt at exporting both artifacts at one set of ranks."""
+
+    layers: list[LayerRank]
+    truncated: nn.Module
+    quantized: dict[str, nn.Module]
+    specs: dict[str, dict]
+    sizes: dict[str, int]
+
+
+class _StageTimer:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        yield
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - start, 2)
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for package in ("edgepipe", "torch", "executorch", "litert-torch", "ai-edge-litert"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _weight_count(model: nn.Module) -> int:
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
+
+
+def _parameter_bytes(model: nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def _export_at_budget(collapsed: nn.Module, dataset: Dataset, weight_budget: int, workdir: Path,
+                      calibration: torch.Tensor, spectra: dict[str, torch.Tensor]) -> _Export:
+    ranks = choose_ranks(collapsed, weight_budget, spectra)
+    truncated = copy.deepcopy(collapsed)
+    layers = truncate_(truncated, ranks)
+    example = dataset.normalize(dataset.train.images[:1])
+
+    quantized, specs, sizes = {}, {}, {}
+    quantized["pte"], _ = quantize(truncated, "xnnpack", example, calibration)
+    specs["pte"] = to_executorch(quantized["pte"], example, workdir / "model.pte")
+    quantized["tflite"], quantizer = quantize(truncated, "litert", example, calibration)
+    specs["tflite"] = to_tflite(quantized["tflite"], quantizer, example, workdir / "model.tflite")
+    for artifact_format in FORMATS:
+        sizes[artifact_format] = (workdir / f"model.{artifact_format}").stat().st_size
+    return _Export(layers, truncated, quantized, specs, sizes)
+
+
+def fit_budget(collapsed: nn.Module, dataset: Dataset, budget_bytes: int, workdir: Path,
+               calibration: torch.Tensor) -> _Export:
+    """Truncate, quantize and export until every artifact in `workdir` is within `budget_bytes` on disk.
+
+    The first attempt assumes a fixed format overhead. Each later attempt lowers the weight budget by
+    the largest measured overshoot plus 0.5% of the budget, so an artifact over budget is never final.
+    """
+    spectra = singular_values(collapsed)
+    weight_budget = budget_bytes - INITIAL_FORMAT_OVERHEAD
+    for attempt in range(1, MAX_EXPORT_ATTEMPTS + 1):
+        if weight_budget <= 0:
+            break
+        result = _export_at_budget(collapsed, dataset, weight_budget, workdir, calibration, spectra)
+        overshoot = max(result.sizes.values()) - budget_bytes
+        logger.info("export attempt %d: weight budget %d, sizes %s, budget %d",
+                    attempt, weight_budget, result.sizes, budget_bytes)
+        if overshoot <= 0:
+            return result
+        weight_budget -= overshoot + math.ceil(0.005 * budget_bytes)
+    raise BudgetError(f"could not fit the artifacts into {budget_bytes} bytes after {attempt} attempts; "
+                      f"raise --budget or pick a smaller --model")
+
+
+def _artifact_accuracy(directory: Path, artifact_format: str, manifest: dict, dataset: Dataset, test,
+                       progress: Progress) -> tuple[float, np.ndarray]:
+    logits = run_artifact(directory, artifact_format, test.images.numpy(), manifest, progress=progress)
+    return float((logits.argmax(1) == test.labels.numpy()).mean()), logits
+
+
+def _manifest(dataset: Dataset, export: _Export, directory: Path) -> dict:
+    artifacts = {}
+    for artifact_format in FORMATS:
+        path = directory / f"model.{artifact_format}"
+        artifacts[artifact_format] = {"file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size,
+                                      **export.specs[artifact_format]}
+    return {
+        "labels": dataset.labels,
+        "normalization": {"mean": [dataset.mean], "std": [dataset.std]},
+        "artifacts": artifacts,
+        "versions": _package_versions(),
+    }
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _prepare_output(out: Path) -> Path:
+    """Return a fresh working directory beside `out`; `out` itself is replaced only when the run succeeds."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).exists())):
+        raise ConfigError(f"--out {out} exists and is not an edgepipe artifact directory; "
+                          f"choose another --out or remove it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+
+
+def _publish(workdir: Path, out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    workdir.rename(out)
+
+
+def run(config: RunConfig, out: Path, progress: Progress = silent) -> dict:
+    """Run the main job and write model.pte, model.tflite, manifest.json and report.json to `out`.
+
+    Returns the report. Nothing is written to `out` unless every stage succeeds and both artifacts
+    are within the budget.
+    """
+    target: Target = load_target(config.target)
+    workdir = _prepare_output(out)
+    try:
+        report = _run_in(config, target, workdir, progress)
+        _publish(workdir, out)
+        return report
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress) -> dict:
+    timer = _StageTimer()
+    torch.manual_seed(config.train.seed)
+
+    with timer("load"):
+        dataset = load_dataset(config.data, seed=config.train.seed)
+        train_split = dataset.train.head(config.train_limit)
+        test = dataset.test.head(config.eval_limit)
+        image_shape = tuple(dataset.train.images.shape[1:])
+        model = create_model(config.model, image_shape, len(dataset.labels))
+        uncompressed_int8_bytes = _weight_count(model)
+
+    with timer("train"):
+        example = dataset.normalize(train_split.images[:2])
+        factorize_(model, config.factors, config.train.batch_size, example)
+        train_(model, dataset, config.train, train_split, progress)
+    with timer("evaluate"):
+        factored_accuracy = accuracy(model, dataset, test, progress=progress)
+        factored_bytes = _parameter_bytes(model)
+
+    with timer("truncate"):
+        collapsed = fold_batchnorm_(collapse_(model))
+    with timer("export"):
+        calibration = dataset.normalize(dataset.train.images[:config.calibration_size])
+        export = fit_budget(collapsed, dataset, config.budget_bytes, workdir, calibration)
+    manifest = _manifest(dataset, export, workdir)
+    (workdir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+    with timer("evaluate"):
+        truncated_accuracy = accuracy(export.truncated, dataset, test, progress=progress)
+        artifacts = []
+        for artifact_format in FORMATS:
+            artifact_accuracy, _ = _artifact_accuracy(workdir, artifact_format, manifest, dataset, test, progress)
+            artifacts.append({"format": artifact_format, "file": f"model.{artifact_format}",
+                              "bytes": export.sizes[artifact_format], "accuracy": artifact_accuracy})
+
+    report = {
+        "target": asdict(target),
+        "budget_bytes": config.budget_bytes,
+        "model": config.model,
+        "factors": config.factors,
+        "epochs": config.train.epochs,
+        "seed": config.train.seed,
+        "train_images": len(train_split),
+        "test_images": len(test),
+        "uncompressed_int8_bytes": uncompressed_int8_bytes,
+        "stages": [
+            {"stage": "fp32 factored (eager)", "accuracy": factored_accuracy, "bytes": factored_bytes},
+            {"stage": "fp32 truncated (eager)", "accuracy": truncated_accuracy,
+             "bytes": _parameter_bytes(export.truncated)},
+            *({"stage": f"int8 {a['format']} ({'ExecuTorch' if a['format'] == 'pte' else 'LiteRT'})",
+               "accuracy": a["accuracy"], "bytes": a["bytes"]} for a in artifacts),
+        ],
+        "artifacts": artifacts,
+        "layers": [layer.to_dict() for layer in export.layers],
+        "seconds": timer.seconds,
+    }
+    report["target"] = target.name
+    report["target_profile"] = asdict(target)
+    (workdir / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    logger.info("artifacts: %s", ", ".join(f"{a['file']} {a['bytes']} bytes, top-1 {a['accuracy']:.4f}"
+                                          for a in artifacts))
+    return report
