@@ -98,7 +98,7 @@ def run(
             target=target, budget_bytes=budget_bytes, model=model, data=data, factors=factors,
             train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed),
             calibration_size=calibration_size, train_limit=train_limit, eval_limit=eval_limit)
-        report = run_pipeline(config, out, progress=_progress)
+        report = run_pipeline(config, out, progress=_progress).report
     except EdgepipeError as error:
         _fail(error, verbose)
     except KeyboardInterrupt:

@@ -53,28 +53,24 @@ def _quantizer(backend: Backend):
     raise ConfigError(f"unknown quantization backend {backend!r}; choose 'xnnpack' or 'litert'")
 
 
-def quantize(model: nn.Module, backend: Backend, example_input: torch.Tensor,
-             calibration: torch.Tensor, batch_size: int = 256):
+def quantize(model: nn.Module, backend: Backend, example_input: torch.Tensor, calibration: torch.Tensor):
     """Return `model` quantized to static int8 for `backend`, and the quantizer used.
 
     `example_input` fixes the exported input shape, and `calibration` holds normalized images whose
     activation ranges set the activation scales. `model` itself is left unchanged.
     """
+    from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     quantizer = _quantizer(backend)
     graph = torch.export.export(model.eval(), (example_input,)).module()
     prepared = prepare_pt2e(graph, quantizer)
+    # The exported graph accepts only the example input's batch size, so a short last batch is dropped.
+    batch_size = example_input.shape[0]
     with torch.no_grad():
-        for start in range(0, len(calibration), batch_size):
-            # The graph was exported at the example input's batch size, so feed it one batch row at a time
-            # when that size is 1.
-            batch = calibration[start:start + batch_size]
-            if example_input.shape[0] == 1:
-                for row in batch.split(1):
-                    prepared(row)
-            else:
+        for batch in calibration.split(batch_size):
+            if len(batch) == batch_size:
                 prepared(batch)
-    quantized = convert_pt2e(prepared, fold_quantize=backend == "xnnpack")
+    quantized = move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=backend == "xnnpack"))
     logger.info("quantized to int8 for %s on %d calibration images", backend, len(calibration))
     return quantized, quantizer

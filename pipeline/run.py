@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgepipe.errors import BudgetError, ConfigError, EdgepipeError
+from edgepipe.errors import BudgetError, ConfigError
 from edgepipe.models import DEFAULT_MODEL, create_model
 from edgepipe.pipeline.data import Dataset, load_dataset
 from edgepipe.pipeline.lorita import collapse_, factorize_
@@ -67,8 +67,8 @@ class RunConfig:
 
 
 @dataclass
-class _Export:
-    """One attempt at exporting both artifacts at one set of ranks."""
+class Export:
+    """Both artifacts exported at one set of ranks, with the eager models they came from."""
 
     layers: list[LayerRank]
     truncated: nn.Module
@@ -107,7 +107,7 @@ def _parameter_bytes(model: nn.Module) -> int:
 
 
 def _export_at_budget(collapsed: nn.Module, dataset: Dataset, weight_budget: int, workdir: Path,
-                      calibration: torch.Tensor, spectra: dict[str, torch.Tensor]) -> _Export:
+                      calibration: torch.Tensor, spectra: dict[str, torch.Tensor]) -> Export:
     ranks = choose_ranks(collapsed, weight_budget, spectra)
     truncated = copy.deepcopy(collapsed)
     layers = truncate_(truncated, ranks)
@@ -120,11 +120,11 @@ def _export_at_budget(collapsed: nn.Module, dataset: Dataset, weight_budget: int
     specs["tflite"] = to_tflite(quantized["tflite"], quantizer, example, workdir / "model.tflite")
     for artifact_format in FORMATS:
         sizes[artifact_format] = (workdir / f"model.{artifact_format}").stat().st_size
-    return _Export(layers, truncated, quantized, specs, sizes)
+    return Export(layers, truncated, quantized, specs, sizes)
 
 
 def fit_budget(collapsed: nn.Module, dataset: Dataset, budget_bytes: int, workdir: Path,
-               calibration: torch.Tensor) -> _Export:
+               calibration: torch.Tensor) -> Export:
     """Truncate, quantize and export until every artifact in `workdir` is within `budget_bytes` on disk.
 
     The first attempt assumes a fixed format overhead. Each later attempt lowers the weight budget by
@@ -152,7 +152,7 @@ def _artifact_accuracy(directory: Path, artifact_format: str, manifest: dict, da
     return float((logits.argmax(1) == test.labels.numpy()).mean()), logits
 
 
-def _manifest(dataset: Dataset, export: _Export, directory: Path) -> dict:
+def _manifest(dataset: Dataset, export: Export, directory: Path) -> dict:
     artifacts = {}
     for artifact_format in FORMATS:
         path = directory / f"model.{artifact_format}"
@@ -187,24 +187,31 @@ def _publish(workdir: Path, out: Path) -> None:
     workdir.rename(out)
 
 
-def run(config: RunConfig, out: Path, progress: Progress = silent) -> dict:
+@dataclass
+class RunResult:
+    """The report written to report.json, and the export it describes."""
+
+    report: dict
+    export: Export
+
+
+def run(config: RunConfig, out: Path, progress: Progress = silent) -> RunResult:
     """Run the main job and write model.pte, model.tflite, manifest.json and report.json to `out`.
 
-    Returns the report. Nothing is written to `out` unless every stage succeeds and both artifacts
-    are within the budget.
+    Nothing is written to `out` unless every stage succeeds and both artifacts are within the budget.
     """
     target: Target = load_target(config.target)
     workdir = _prepare_output(out)
     try:
-        report = _run_in(config, target, workdir, progress)
+        result = _run_in(config, target, workdir, progress)
         _publish(workdir, out)
-        return report
+        return result
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
 
 
-def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress) -> dict:
+def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress) -> RunResult:
     timer = _StageTimer()
     torch.manual_seed(config.train.seed)
 
@@ -241,7 +248,8 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
                               "bytes": export.sizes[artifact_format], "accuracy": artifact_accuracy})
 
     report = {
-        "target": asdict(target),
+        "target": target.name,
+        "target_profile": asdict(target),
         "budget_bytes": config.budget_bytes,
         "model": config.model,
         "factors": config.factors,
@@ -261,9 +269,7 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
         "layers": [layer.to_dict() for layer in export.layers],
         "seconds": timer.seconds,
     }
-    report["target"] = target.name
-    report["target_profile"] = asdict(target)
     (workdir / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     logger.info("artifacts: %s", ", ".join(f"{a['file']} {a['bytes']} bytes, top-1 {a['accuracy']:.4f}"
                                           for a in artifacts))
-    return report
+    return RunResult(report, export)

@@ -1,0 +1,21 @@
+import pytest
+import torch
+
+from edgepipe.errors import ConfigError
+from edgepipe.models import DEFAULT_MODEL, create_model, list_models
+from edgepipe.pipeline.run import _weight_count
+
+
+@pytest.mark.parametrize("name", list(list_models()))
+def test_create_model_forward_shape(name):
+    model = create_model(name).eval()
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_default_model_int8_weights_exceed_2mb():
+    assert _weight_count(create_model(DEFAULT_MODEL)) > 2_000_000
+
+
+def test_create_model_unknown_lists_known():
+    with pytest.raises(ConfigError, match="unknown model 'resnet'; choose one of: mlp, mlp-small, cnn"):
+        create_model("resnet")
