@@ -3,6 +3,7 @@
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -27,8 +28,16 @@ def _setup_logging(verbose: bool) -> None:
     package_logger.handlers[:] = [handler]
     package_logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     package_logger.propagate = False
+
+    # Other libraries' logs reach the terminal at WARNING with --verbose and not at all without it.
+    root = logging.getLogger()
+    root.handlers[:] = [handler if verbose else logging.NullHandler()]
+    root.setLevel(logging.WARNING)
     if not verbose:
-        # The converters' own progress lines and C++ INFO logs drown ours; --verbose keeps them.
+        # The converters' progress lines, C++ INFO logs and deprecation warnings drown ours.
+        logging.getLogger("torch").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
         os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -131,7 +131,8 @@ def load_dataset(data: str = "fashion-mnist", validation_size: int = VALIDATION_
     test = _read_images_and_labels(directory, "test")
 
     if not 0 <= validation_size < len(train):
-        raise DataError(f"validation size must be in [0, {len(train)}), got {validation_size}")
+        raise DataError(f"{directory} has {len(train)} training images, too few to hold out {validation_size} "
+                        f"for validation; pass --data with a larger data set")
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
     validation_index, train_index = order[:validation_size], order[validation_size:]
     validation = Split(train.images[validation_index], train.labels[validation_index])

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from edgepipe.errors import BudgetError, ConfigError
-from edgepipe.models import DEFAULT_MODEL, create_model
+from edgepipe.models import DEFAULT_MODEL, create_model, list_models
 from edgepipe.pipeline.data import Dataset, load_dataset
 from edgepipe.pipeline.lorita import collapse_, factorize_
 from edgepipe.pipeline.progress import Progress, silent
@@ -26,7 +26,7 @@ from edgepipe.pipeline.runner import MANIFEST, run_artifact
 from edgepipe.pipeline.to_executorch import to_executorch
 from edgepipe.pipeline.to_tflite import to_tflite
 from edgepipe.pipeline.train import TrainConfig, accuracy, train_
-from edgepipe.pipeline.truncate import LayerRank, choose_ranks, singular_values, truncate_
+from edgepipe.pipeline.truncate import LayerRank, choose_ranks, minimum_bytes, singular_values, truncate_
 from edgepipe.targets import Target, load_target
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ REPORT = "report.json"
 FORMATS = ("pte", "tflite")
 # Bytes of each artifact beyond its int8 weights, assumed before the first export measures them.
 # Measured on the MLPs here: about 24 kB for .pte and 46 kB for .tflite.
-INITIAL_FORMAT_OVERHEAD = 64_000
+INITIAL_FORMAT_OVERHEAD = 48_000
 MAX_EXPORT_ATTEMPTS = 5
 
 
@@ -54,6 +54,10 @@ class RunConfig:
     eval_limit: int | None = None
 
     def __post_init__(self):
+        # Names are checked first so that a typo fails before minutes of data loading and training.
+        load_target(self.target)
+        if self.model not in list_models():
+            create_model(self.model)  # raises with the list of known models
         if self.budget_bytes < 1:
             raise ConfigError(f"budget_bytes must be positive, got {self.budget_bytes}")
         if self.factors < 1:
@@ -222,6 +226,11 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
         image_shape = tuple(dataset.train.images.shape[1:])
         model = create_model(config.model, image_shape, len(dataset.labels))
         uncompressed_int8_bytes = _weight_count(model)
+        smallest = minimum_bytes(model) + INITIAL_FORMAT_OVERHEAD
+        if config.budget_bytes < smallest:
+            raise BudgetError(f"budget {config.budget_bytes} bytes is below the {smallest} bytes that model "
+                              f"{config.model!r} needs even at rank 1 in every layer; raise --budget or "
+                              f"pick a smaller --model")
 
     with timer("train"):
         example = dataset.normalize(train_split.images[:2])

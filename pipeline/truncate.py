@@ -66,6 +66,11 @@ def int8_weight_bytes(model: nn.Module) -> int:
     return total
 
 
+def minimum_bytes(model: nn.Module) -> int:
+    """Estimate the int8 bytes of `model` with every truncatable layer at rank 1."""
+    return sum(layer_bytes(*module.weight.flatten(1).shape, 1) for module in truncatable_layers(model).values())
+
+
 @torch.no_grad()
 def singular_values(model: nn.Module) -> dict[str, torch.Tensor]:
     """Return the singular values, largest first, of each truncatable layer's flattened weight."""
