@@ -56,7 +56,7 @@ def _quantizer(backend: Backend):
 def quantize(model: nn.Module, backend: Backend, example_input: torch.Tensor, calibration: torch.Tensor):
     """Return `model` quantized to static int8 for `backend`, and the quantizer used.
 
-    `example_input` fixes the exported input shape, and `calibration` holds normalized images whose
+    `example_input` fixes the exported input shape, and `calibration` contains normalized images whose
     activation ranges set the activation scales. `model` itself is left unchanged.
     """
     from torchao.quantization.pt2e import move_exported_model_to_eval

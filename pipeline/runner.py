@@ -1,12 +1,17 @@
 """Run an exported artifact from its manifest.json alone, in its own runtime.
 
 This module needs only numpy and the runtime itself, so it can be copied to a device without the
-rest of edgepipe: .pte files run in ExecuTorch's Python runtime, .tflite files in ai-edge-litert or,
-where only that is installed, tflite-runtime.
+rest of edgepipe. A .tflite file runs in ai-edge-litert or, where only that is installed, in
+tflite-runtime. A .pte file runs in ExecuTorch's Python runtime, or, where that is missing (its
+bindings need libtorch), in the native `edgepipe-pte-runner` built from native/pte_runner.cpp.
 """
 
 import json
 import logging
+import os
+import shlex
+import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +19,9 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+# The native .pte runner's path, and a command prefix to start it with, such as a qemu invocation.
+NATIVE_RUNNER_ENV = "EDGEPIPE_PTE_RUNNER"
+NATIVE_PREFIX_ENV = "EDGEPIPE_PTE_RUNNER_PREFIX"
 
 
 class RuntimeMissingError(ImportError):
@@ -98,15 +106,51 @@ class ExecuTorchModel:
         (output,) = self.method.execute([self._torch.from_numpy(x)])
         return output.numpy().copy()
 
+    def run_all(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return [self(x) for x in inputs]
+
+
+class NativeExecuTorchModel:
+    """A .pte file run by the native `edgepipe-pte-runner` binary, one process for all inputs."""
+
+    def __init__(self, path: Path, runner: str, prefix: list[str], output_shape: list[int]):
+        self.path, self.runner, self.prefix, self.output_shape = path, runner, prefix, output_shape
+
+    def run_all(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        with tempfile.TemporaryDirectory(prefix="edgepipe-pte-") as scratch:
+            inputs_path, outputs_path = Path(scratch) / "inputs.bin", Path(scratch) / "outputs.bin"
+            np.concatenate([x.ravel() for x in inputs]).tofile(inputs_path)
+            command = [*self.prefix, self.runner, str(self.path), str(inputs_path), str(outputs_path)]
+            completed = subprocess.run(command, capture_output=True, text=True)
+            if completed.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed with exit code {completed.returncode}: "
+                                   f"{completed.stderr.strip()[-2000:]}")
+            outputs = np.fromfile(outputs_path, dtype=np.float32)
+        return list(outputs.reshape(len(inputs), *self.output_shape))
+
+
+def _run_all(model, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    if hasattr(model, "run_all"):
+        return model.run_all(inputs)
+    return [model(x) for x in inputs]
+
 
 def open_artifact(directory: str | Path, artifact_format: str, manifest: dict | None = None):
-    """Load the artifact `artifact_format` ("pte" or "tflite") listed in a directory's manifest."""
+    """Load the artifact `artifact_format` ("pte" or "tflite") listed in a directory's manifest.
+
+    For a .pte file, the native runner named by $EDGEPIPE_PTE_RUNNER is used when it is set, and
+    ExecuTorch's Python runtime otherwise.
+    """
     manifest = load_manifest(directory) if manifest is None else manifest
     entry = manifest["artifacts"][artifact_format]
     path = Path(directory) / entry["file"]
     if artifact_format == "tflite":
         return TFLiteModel(path)
     if artifact_format == "pte":
+        native_runner = os.environ.get(NATIVE_RUNNER_ENV)
+        if native_runner:
+            prefix = shlex.split(os.environ.get(NATIVE_PREFIX_ENV, ""))
+            return NativeExecuTorchModel(path, native_runner, prefix, entry["outputs"][0]["shape"])
         return ExecuTorchModel(path)
     raise ValueError(f"unknown artifact format {artifact_format!r}; expected 'pte' or 'tflite'")
 
@@ -127,9 +171,61 @@ def run_artifact(directory: str | Path, artifact_format: str, images: np.ndarray
     batch = input_spec["shape"][0]
     if len(images) % batch:
         raise ValueError(f"{len(images)} images do not divide into batches of {batch}")
-    starts = range(0, len(images), batch)
-    if progress is not None:
-        starts = progress(starts, desc=f"evaluate {artifact_format}", total=len(images) // batch)
-    outputs = [decode_output(model(encode_input(images[start:start + batch], input_spec, mean, std)), output_spec)
-               for start in starts]
+    inputs = [encode_input(images[start:start + batch], input_spec, mean, std)
+              for start in range(0, len(images), batch)]
+    if progress is not None and not isinstance(model, NativeExecuTorchModel):
+        raw_outputs = [model(x) for x in progress(inputs, desc=f"evaluate {artifact_format}", total=len(inputs))]
+    else:
+        raw_outputs = _run_all(model, inputs)
+    outputs = [decode_output(raw, output_spec) for raw in raw_outputs]
     return np.concatenate(outputs).reshape(len(images), -1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one artifact on a file of uint8 images and write its logits as JSON; used on devices and emulators."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("artifact_dir", help="directory with manifest.json and the artifact")
+    parser.add_argument("format", choices=["pte", "tflite"], help="which artifact of the manifest to run")
+    parser.add_argument("images", help=".npy file of uint8 images, shape (count, channels, height, width)")
+    parser.add_argument("output", help="JSON file to write: logits, per-image top-1 and the runtime used")
+    args = parser.parse_args(argv)
+
+    images = np.load(args.images)
+    if images.dtype != np.uint8 or images.ndim != 4:
+        parser.error(f"{args.images} must hold uint8 images of shape (count, channels, height, width), "
+                     f"got {images.dtype} {images.shape}")
+    start = time.perf_counter()
+    logits = run_artifact(args.artifact_dir, args.format, images)
+    result = {
+        "format": args.format,
+        "samples": len(images),
+        "logits": logits.tolist(),
+        "top1": logits.argmax(1).tolist(),
+        "runtime": _runtime_name(args.format),
+        "seconds": time.perf_counter() - start,
+    }
+    with open(args.output, "w", encoding="utf-8") as stream:
+        json.dump(result, stream)
+    return 0
+
+
+def _runtime_name(artifact_format: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = ("executorch",) if artifact_format == "pte" else ("ai-edge-litert", "tflite-runtime")
+    for package in packages:
+        try:
+            name = f"{package} {version(package)}"
+        except PackageNotFoundError:
+            continue
+        if artifact_format == "pte" and os.environ.get(NATIVE_RUNNER_ENV):
+            name = f"edgepipe-pte-runner on {name}"
+        return name
+    return "unknown"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

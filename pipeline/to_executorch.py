@@ -18,7 +18,7 @@ def to_executorch(quantized: torch.nn.Module, example_input: torch.Tensor, path:
     try:
         exported = torch.export.export(quantized, (example_input,))
         program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
-    except Exception as error:  # ExecuTorch raises many types; the message says what failed
+    except Exception as error:  # ExecuTorch raises many exception types, so report the type and message
         raise ExportError(f"ExecuTorch export failed: {type(error).__name__}: {error}") from error
 
     path.write_bytes(program.buffer)

@@ -33,7 +33,7 @@ def to_tflite(quantized: torch.nn.Module, quantizer, example_input: torch.Tensor
         edge_model = litert_torch.convert(quantized, (example_input,),
                                           quant_config=QuantConfig(pt2e_quantizer=quantizer))
         edge_model.export(str(path))
-    except Exception as error:  # the converter raises many types; the message says what failed
+    except Exception as error:  # the converter raises many exception types, so report the type and message
         raise ExportError(f"LiteRT conversion failed: {type(error).__name__}: {error}") from error
 
     interpreter = TFLiteModel(path).interpreter

@@ -46,7 +46,7 @@ def truncatable_layers(model: nn.Module) -> dict[str, nn.Module]:
 
 
 def split_saves_bytes(out_features: int, in_features: int, rank: int) -> bool:
-    """Whether two layers of rank `rank` store fewer weights than one dense out x in layer."""
+    """Return whether two layers of rank `rank` store fewer weights than one dense out x in layer."""
     return rank * (out_features + in_features) < out_features * in_features
 
 

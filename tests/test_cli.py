@@ -73,8 +73,11 @@ def test_cli_verbose_shows_traceback(tmp_path):
 def test_cli_targets_and_models_list():
     targets = edgepipe("targets")
     models = edgepipe("models")
-    assert targets.returncode == 0 and "rpi4: Raspberry Pi 4" in targets.stdout
-    assert models.returncode == 0 and "mlp:" in models.stdout and "cnn:" in models.stdout
+    assert targets.returncode == 0
+    assert "rpi4: Raspberry Pi 4" in targets.stdout
+    assert models.returncode == 0
+    assert "mlp:" in models.stdout
+    assert "cnn:" in models.stdout
 
 
 @requires_fashion_mnist
