@@ -7,9 +7,13 @@ BIN := $(VENV)/bin
 DATA_DIR := /usr/share/datasets/fashion-mnist
 SOURCES := $(shell find edgepipe pipeline models targets -name '*.py' -o -name '*.toml') pyproject.toml
 
-.PHONY: setup data run test clean
+# Debian packages: the data set, qemu-user for ARM emulation and the aarch64 cross compiler that builds
+# the native .pte runner. Emulation also needs Debian's arm64 package lists.
+SYSTEM_PACKAGES := dataset-fashion-mnist qemu-user-static g++-aarch64-linux-gnu
 
-setup: $(VENV)/.dependencies $(VENV)/.package data
+.PHONY: setup system run test clean
+
+setup: $(VENV)/.dependencies $(VENV)/.package system
 
 # Dependencies change rarely, so they install once per pyproject.toml change.
 $(VENV)/.dependencies: pyproject.toml
@@ -24,11 +28,18 @@ $(VENV)/.package: $(VENV)/.dependencies $(SOURCES)
 	$(BIN)/pip install --quiet --no-deps --force-reinstall .
 	touch $@
 
-# Fashion-MNIST comes from the Debian package dataset-fashion-mnist; installing it needs root.
-data:
-	@if [ -d $(DATA_DIR) ]; then :; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q dataset-fashion-mnist; \
-	else echo "note: $(DATA_DIR) is missing; run 'sudo apt-get install dataset-fashion-mnist' or pass --data DIR" >&2; fi
+# Installing Debian packages needs root; without it, the missing ones are named and the rest still works.
+system:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	arm64=$$(dpkg --print-foreign-architectures | grep -x arm64 || true); \
+	if [ -z "$$missing" ] && [ -n "$$arm64" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		[ -n "$$arm64" ] || dpkg --add-architecture arm64; \
+		apt-get update -q && apt-get install -y -q $$missing; \
+	else \
+		echo "note: as root, run: dpkg --add-architecture arm64 && apt-get update && apt-get install $$missing" >&2; \
+		echo "note: without them, pass --data DIR and --no-emulate" >&2; \
+	fi
 
 run: setup
 	$(BIN)/edgepipe run --target rpi4 --budget 2MB

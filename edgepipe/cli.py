@@ -92,6 +92,12 @@ def run(
     eval_limit: Annotated[Optional[int], typer.Option(
         help="Evaluate on only the first N test images, for quick trials [default: all 10,000].",
         min=1)] = None,
+    emulate: Annotated[bool, typer.Option(
+        help="Also run each artifact on the aarch64 build of its runtime under emulation and compare it "
+             "with the host run.")] = True,
+    engine: Annotated[str, typer.Option(
+        help="Emulation engine: qemu, docker, or auto (docker when an engine answers, else qemu).")] = "auto",
+    samples: Annotated[int, typer.Option(help="Test images for the emulation check.", min=1)] = 1000,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log DEBUG lines and show tracebacks.")] = False,
 ) -> None:
     """Train with LoRITa, truncate to the budget, quantize to int8, export .pte and .tflite, and evaluate."""
@@ -106,7 +112,8 @@ def run(
         config = RunConfig(
             target=target, budget_bytes=budget_bytes, model=model, data=data, factors=factors,
             train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed),
-            calibration_size=calibration_size, train_limit=train_limit, eval_limit=eval_limit)
+            calibration_size=calibration_size, train_limit=train_limit, eval_limit=eval_limit,
+            emulate=emulate, engine=engine, samples=samples)
         report = run_pipeline(config, out, progress=_progress).report
     except EdgepipeError as error:
         _fail(error, verbose)
@@ -115,7 +122,47 @@ def run(
         raise typer.Exit(code=130)
 
     _print_table(report)
+    if report["emulation"]:
+        _print_emulation(report["emulation"])
     typer.echo(f"wrote {out}/: model.pte, model.tflite, manifest.json, report.json")
+
+
+def _print_emulation(records: list[dict]) -> None:
+    for record in records:
+        where = f"{record['format']} on {record['target']} ({record['engine']})"
+        if record["ran"]:
+            typer.echo(f"emulated {where}: top-1 agreement with host {100 * record['top1_agreement']:.2f}%, "
+                       f"max |diff| {record['max_abs_diff']:.3g}, accuracy {100 * record['accuracy']:.2f}% "
+                       f"on {record['samples']} images")
+        else:
+            typer.echo(f"emulation check of {where} did not run: {record['reason']}")
+
+
+@app.command("emulate")
+def emulate_command(
+    artifact: Annotated[Path, typer.Argument(
+        help="An artifact directory with manifest.json, or one model.pte or model.tflite in it.")],
+    target: Annotated[str, typer.Option(help="Target device profile whose CPU to emulate.")] = "rpi4",
+    samples: Annotated[int, typer.Option(help="Test images to run.", min=1)] = 1000,
+    engine: Annotated[str, typer.Option(
+        help="qemu, docker, or auto (docker when an engine answers, else qemu).")] = "auto",
+    data: Annotated[str, typer.Option(
+        help="`fashion-mnist` or a directory of IDX files; the test split supplies the images.")] = "fashion-mnist",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log DEBUG lines and show tracebacks.")] = False,
+) -> None:
+    """Run an artifact on the aarch64 build of its runtime and compare it with the host run.
+
+    The records are added to the directory's report.json under "emulation". Emulated timings are not
+    device timings, so none are reported.
+    """
+    _setup_logging(verbose)
+    try:
+        from edgepipe.pipeline.emulate_artifact import emulate_artifact
+
+        records = emulate_artifact(artifact, target, samples, engine, data)
+    except EdgepipeError as error:
+        _fail(error, verbose)
+    _print_emulation([record.to_dict() for record in records])
 
 
 @app.command("targets")

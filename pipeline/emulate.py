@@ -73,9 +73,10 @@ class EmulationRecord:
         return asdict(self)
 
 
-def read_pins(path: Path = PINS_FILE) -> list[str]:
-    """Return the requirement lines of the device runtime pins, without comments."""
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+def read_pins(path: Path | None = None) -> list[str]:
+    """Return the requirement lines of the device runtime pins (default: PINS_FILE), without comments."""
+    text = (PINS_FILE if path is None else path).read_text(encoding="utf-8")
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return [line for line in lines if line]
 
 
@@ -139,7 +140,7 @@ def _download_debian_packages(destination: Path) -> None:
 def _install_wheels(root: Path) -> None:
     platforms = [argument for platform in WHEEL_PLATFORMS for argument in ("--platform", platform)]
     _check([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--only-binary=:all:",
-            "--python-version", "3.11", *platforms, "--target", str(root / "site"), "-r", str(PINS_FILE)],
+            "--python-version", "3.11", *platforms, "--target", str(root / "site"), *read_pins()],
            "downloading the aarch64 wheels")
 
 

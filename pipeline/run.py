@@ -19,6 +19,7 @@ from torch import nn
 from edgepipe.errors import BudgetError, ConfigError
 from edgepipe.models import DEFAULT_MODEL, create_model, list_models
 from edgepipe.pipeline.data import Dataset, load_dataset
+from edgepipe.pipeline.emulate import ENGINES, emulate_or_explain
 from edgepipe.pipeline.lorita import collapse_, factorize_
 from edgepipe.pipeline.progress import Progress, silent
 from edgepipe.pipeline.quantize import fold_batchnorm_, quantize
@@ -52,6 +53,9 @@ class RunConfig:
     calibration_size: int = 500
     train_limit: int | None = None
     eval_limit: int | None = None
+    emulate: bool = True
+    engine: str = "auto"
+    samples: int = 1000
 
     def __post_init__(self):
         # Names are checked first so that a typo fails before minutes of data loading and training.
@@ -62,6 +66,10 @@ class RunConfig:
             raise ConfigError(f"budget_bytes must be positive, got {self.budget_bytes}")
         if self.factors < 1:
             raise ConfigError(f"factors must be at least 1, got {self.factors}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
+        if self.samples < 1:
+            raise ConfigError(f"samples must be at least 1, got {self.samples}")
         if self.calibration_size < 1:
             raise ConfigError(f"calibration_size must be at least 1, got {self.calibration_size}")
         for name in ("train_limit", "eval_limit"):
@@ -256,6 +264,15 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
             artifacts.append({"format": artifact_format, "file": f"model.{artifact_format}",
                               "bytes": export.sizes[artifact_format], "accuracy": artifact_accuracy})
 
+    emulation = []
+    if config.emulate:
+        with timer("emulate"):
+            sample = dataset.test.head(config.samples)
+            for artifact_format in FORMATS:
+                record = emulate_or_explain(workdir, artifact_format, target, sample.images.numpy(),
+                                            sample.labels.numpy(), config.engine)
+                emulation.append(record.to_dict())
+
     report = {
         "target": target.name,
         "target_profile": asdict(target),
@@ -276,6 +293,7 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
         ],
         "artifacts": artifacts,
         "layers": [layer.to_dict() for layer in export.layers],
+        "emulation": emulation,
         "seconds": timer.seconds,
     }
     (workdir / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

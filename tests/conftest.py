@@ -32,3 +32,21 @@ def tiny_idx_dir(tmp_path: Path) -> Path:
 requires_fashion_mnist = pytest.mark.skipif(
     not FASHION_MNIST_DIR.is_dir(),
     reason=f"needs Fashion-MNIST at {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)")
+
+
+QUICK_RUNS = {"mlp-2MB": ("mlp", 2_000_000), "cnn-150kB": ("cnn", 150_000)}
+
+
+@pytest.fixture(scope="session", params=list(QUICK_RUNS))
+def finished_run(request, tmp_path_factory):
+    """A whole `edgepipe run` on 512 training images for one epoch, emulation on rpi4 included."""
+    from edgepipe.pipeline.run import RunConfig, run
+    from edgepipe.pipeline.train import TrainConfig
+
+    if not FASHION_MNIST_DIR.is_dir():
+        pytest.skip(f"needs Fashion-MNIST at {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)")
+    model, budget = QUICK_RUNS[request.param]
+    out = tmp_path_factory.mktemp(request.param) / "artifacts"
+    config = RunConfig(model=model, budget_bytes=budget, train=TrainConfig(epochs=1, batch_size=64),
+                       train_limit=512, eval_limit=200, calibration_size=64, samples=100, engine="qemu")
+    return config, out, run(config, out)

@@ -7,24 +7,13 @@ import pytest
 import torch
 
 from edgepipe.pipeline.data import load_dataset
-from edgepipe.pipeline.run import RunConfig, run
 from edgepipe.pipeline.runner import load_manifest, run_artifact
-from edgepipe.pipeline.train import TrainConfig
 
 from conftest import requires_fashion_mnist
 
 pytestmark = requires_fashion_mnist
 
 MANIFEST_TENSOR_KEYS = {"shape", "dtype", "layout", "quantization"}
-
-
-@pytest.fixture(scope="module", params=[("mlp", 2_000_000), ("cnn", 150_000)], ids=["mlp-2MB", "cnn-150kB"])
-def finished_run(request, tmp_path_factory):
-    model, budget = request.param
-    out = tmp_path_factory.mktemp(model) / "artifacts"
-    config = RunConfig(model=model, budget_bytes=budget, train=TrainConfig(epochs=1, batch_size=64),
-                       train_limit=512, eval_limit=200, calibration_size=64)
-    return config, out, run(config, out)
 
 
 def test_run_writes_artifacts_within_budget(finished_run):
@@ -102,3 +91,15 @@ def test_run_accuracy_report_matches_runtime(finished_run):
     for artifact in result.report["artifacts"]:
         logits = run_artifact(out, artifact["format"], test.images.numpy())
         assert artifact["accuracy"] == pytest.approx((logits.argmax(1) == test.labels.numpy()).mean())
+
+
+def test_run_emulation_agrees_with_host(finished_run):
+    _, _, result = finished_run
+    records = result.report["emulation"]
+    assert [(r["format"], r["target"], r["engine"]) for r in records] == [("pte", "rpi4", "qemu"),
+                                                                         ("tflite", "rpi4", "qemu")]
+    for record in records:
+        assert record["ran"], record["reason"]
+        assert record["samples"] == 100
+        assert record["top1_agreement"] >= 0.99
+        assert "seconds" not in record  # emulated time is not device time
