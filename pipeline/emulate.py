@@ -8,7 +8,7 @@ Two engines run the same self-contained runner (runner.py) over the same pinned 
 - `docker`: an arm64 image built from the repository's Dockerfile, for hosts with a Docker engine and
   binfmt.
 
-Emulation checks correctness only. Emulated timings say nothing about a device's speed, so none are
+Emulation checks correctness only. Emulated timings are unrelated to a device's speed, so none are
 reported.
 """
 
@@ -116,11 +116,11 @@ def _require_tool(name: str, install: str) -> str:
     return path
 
 
-def _check(command: list[str], what: str, cwd: Path | None = None) -> None:
+def _check(command: list[str], step: str, cwd: Path | None = None, fix: str = "use --engine docker") -> None:
     completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if completed.returncode != 0:
         detail = (completed.stderr or completed.stdout).strip().splitlines()
-        raise EmulationError(f"{what} failed ({' '.join(command[:4])} ...): {detail[-1] if detail else 'no output'}")
+        raise EmulationError(f"{step} failed ({detail[-1] if detail else 'no output'}); {fix}")
 
 
 def _download_debian_packages(destination: Path) -> None:
@@ -131,7 +131,8 @@ def _download_debian_packages(destination: Path) -> None:
     debs = destination / "debs"
     debs.mkdir()
     _check(["apt-get", "download", *(f"{name}:arm64" for name in DEBIAN_PACKAGES), "media-types"],
-           "downloading the arm64 Debian packages", cwd=debs)
+           "downloading the arm64 Debian packages", cwd=debs,
+           fix="check that Debian's package mirror is reachable and run `apt-get update`, or use --engine docker")
     for deb in sorted(debs.glob("*.deb")):
         _check(["dpkg", "-x", str(deb), str(destination / "root")], f"unpacking {deb.name}")
     shutil.rmtree(debs)
@@ -141,7 +142,8 @@ def _install_wheels(root: Path) -> None:
     platforms = [argument for platform in WHEEL_PLATFORMS for argument in ("--platform", platform)]
     _check([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--only-binary=:all:",
             "--python-version", "3.11", *platforms, "--target", str(root / "site"), *read_pins()],
-           "downloading the aarch64 wheels")
+           "downloading the aarch64 wheels",
+           fix=f"check that PyPI is reachable and that the pins in {PINS_FILE} exist, or use --engine docker")
 
 
 def native_runner_build_command(compiler: str, executorch_dir: Path, output: Path, rpath: str) -> list[str]:
@@ -177,6 +179,7 @@ def _unshare_prefix() -> list[str]:
     # A private mount namespace lets the runner see an ARM /proc/cpuinfo without touching the host's.
     if os.geteuid() == 0:
         return ["unshare", "--mount"]
+    # NOTE: never tried here; it needs unprivileged user namespaces and a bind mount over /proc in them.
     return ["unshare", "--user", "--map-root-user", "--mount"]
 
 
@@ -228,7 +231,7 @@ def docker_run_command(artifact_dir: Path, io_dir: Path, cpuinfo: Path, artifact
 
 
 def docker_available() -> bool:
-    """Return whether a Docker engine answers; the client alone is not enough."""
+    """Return whether a Docker engine responds to `docker info`; the client alone is not enough."""
     if shutil.which("docker") is None:
         return False
     try:
@@ -240,7 +243,7 @@ def docker_available() -> bool:
 
 
 def choose_engine(engine: str) -> str:
-    """Resolve `auto` to docker when an engine answers and to qemu otherwise."""
+    """Resolve `auto` to docker when a Docker engine responds and to qemu otherwise."""
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if engine == "auto":
@@ -316,7 +319,7 @@ def emulate(artifact_dir: Path, artifact_format: str, target: Target, images: np
 
 def emulate_or_explain(artifact_dir: Path, artifact_format: str, target: Target, images: np.ndarray,
                        labels: np.ndarray, engine: str = "auto") -> EmulationRecord:
-    """Like `emulate`, but an engine that cannot run gives a record that says why instead of an error."""
+    """Run `emulate`, but return a record with the reason instead of raising when the engine cannot run."""
     try:
         return emulate(artifact_dir, artifact_format, target, images, labels, engine)
     except EmulationError as error:

@@ -36,8 +36,8 @@ def _record_in_report(directory: Path, records: list[EmulationRecord]) -> None:
     path = directory / REPORT
     report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     replaced = {(r.format, r.target, r.engine) for r in records}
-    kept = [r for r in report.get("emulation", []) if (r["format"], r["target"], r["engine"]) not in replaced]
-    report["emulation"] = kept + [record.to_dict() for record in records]
+    other_records = [r for r in report.get("emulation", []) if (r["format"], r["target"], r["engine"]) not in replaced]
+    report["emulation"] = other_records + [record.to_dict() for record in records]
 
     # Write beside the report and rename, so an interrupted write never leaves half a report.
     handle, temporary = tempfile.mkstemp(prefix=".report-", suffix=".json", dir=directory)

@@ -210,3 +210,18 @@ def test_runner_script_is_self_contained(finished_run, tmp_path):
     assert result["samples"] == 20
     assert len(result["top1"]) == 20
     assert result["runtime"].startswith("ai-edge-litert")
+
+
+@requires_qemu
+def test_build_sysroot_bad_pin_explains(tmp_path, monkeypatch):
+    pins = tmp_path / "pins.txt"
+    pins.write_text("ai-edge-litert==0.0.1\n")  # a version that PyPI does not have
+    monkeypatch.setattr(emulation, "PINS_FILE", pins)
+
+    with pytest.raises(EmulationError) as raised:
+        emulation.build_sysroot(tmp_path / "cache")
+    message = str(raised.value)
+    assert message.startswith("downloading the aarch64 wheels failed")
+    assert "--engine docker" in message
+    assert "\n" not in message
+    assert not list((tmp_path / "cache").glob("sysroot-*"))  # nothing half-built is left as the cache

@@ -6,7 +6,7 @@ set -eu
 compiler=$1 executorch=$2 output=$3 rpath=$4
 here=$(dirname "$0")
 
-# The definitions are the ones the wheel's share/cmake/executorch-config.cmake asks consumers to use.
+# The definitions are the ones that the wheel's share/cmake/executorch-config.cmake requires of consumers.
 # The backend and kernel libraries only register themselves when loaded, so the linker must keep them.
 exec "$compiler" -std=c++17 -O2 -w \
   -DC10_USING_CUSTOM_GENERATED_MACROS -DET_EVENT_TRACER_ENABLED -DET_USE_THREADPOOL \

@@ -2,7 +2,7 @@
 //
 // Usage: edgepipe-pte-runner MODEL.pte INPUTS.bin OUTPUTS.bin
 //
-// INPUTS.bin holds consecutive input tensors of method "forward" input 0, in the dtype and shape the
+// INPUTS.bin contains consecutive input tensors of method "forward" input 0, in the dtype and shape the
 // program declares, so its size must be a multiple of one tensor's bytes. Each tensor runs once, and
 // output 0 is appended to OUTPUTS.bin as float32. The program is linked against the shared libraries
 // of the executorch wheel, so the XNNPACK delegate and the kernels are the ones Python would use.
