@@ -1,6 +1,7 @@
 """The main job: train with LoRITa, collapse, truncate to a byte budget, quantize, export and evaluate."""
 
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -18,7 +19,7 @@ from torch import nn
 
 from edgepipe.errors import BudgetError, ConfigError
 from edgepipe.models import DEFAULT_MODEL, create_model, list_models
-from edgepipe.pipeline.data import Dataset, load_dataset
+from edgepipe.pipeline.data import Dataset, Split, load_dataset
 from edgepipe.pipeline.emulate import ENGINES, emulate_or_explain
 from edgepipe.pipeline.lorita import collapse_, factorize_
 from edgepipe.pipeline.progress import Progress, silent
@@ -158,7 +159,7 @@ def fit_budget(collapsed: nn.Module, dataset: Dataset, budget_bytes: int, workdi
                       f"raise --budget or pick a smaller --model")
 
 
-def _artifact_accuracy(directory: Path, artifact_format: str, manifest: dict, dataset: Dataset, test,
+def _artifact_accuracy(directory: Path, artifact_format: str, manifest: dict, test: Split,
                        progress: Progress) -> tuple[float, np.ndarray]:
     logits = run_artifact(directory, artifact_format, test.images.numpy(), manifest, progress=progress)
     return float((logits.argmax(1) == test.labels.numpy()).mean()), logits
@@ -179,18 +180,20 @@ def _manifest(dataset: Dataset, export: Export, directory: Path) -> dict:
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _prepare_output(out: Path) -> Path:
-    """Return a fresh working directory beside `out`; `out` itself is replaced only when the run succeeds."""
+def _prepare_output(out: Path) -> tuple[Path, list[Path]]:
+    """Return a fresh working directory beside `out`, and the parent directories created for it.
+
+    `out` itself is replaced only when the run succeeds.
+    """
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).exists())):
         raise ConfigError(f"--out {out} exists and is not an edgepipe artifact directory; "
                           f"choose another --out or remove it")
+    created = [parent for parent in reversed(out.absolute().parents) if not parent.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent)), created
 
 
 def _publish(workdir: Path, out: Path) -> None:
@@ -213,13 +216,16 @@ def run(config: RunConfig, out: Path, progress: Progress = silent) -> RunResult:
     Nothing is written to `out` unless every stage succeeds and both artifacts are within the budget.
     """
     target: Target = load_target(config.target)
-    workdir = _prepare_output(out)
+    workdir, created = _prepare_output(out)
     try:
         result = _run_in(config, target, workdir, progress)
         _publish(workdir, out)
         return result
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
+        for directory in reversed(created):
+            if directory.is_dir() and not any(directory.iterdir()):
+                directory.rmdir()
         raise
 
 
@@ -260,7 +266,7 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
         truncated_accuracy = accuracy(export.truncated, dataset, test, progress=progress)
         artifacts = []
         for artifact_format in FORMATS:
-            artifact_accuracy, _ = _artifact_accuracy(workdir, artifact_format, manifest, dataset, test, progress)
+            artifact_accuracy, _ = _artifact_accuracy(workdir, artifact_format, manifest, test, progress)
             artifacts.append({"format": artifact_format, "file": f"model.{artifact_format}",
                               "bytes": export.sizes[artifact_format], "accuracy": artifact_accuracy})
 

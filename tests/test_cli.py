@@ -83,7 +83,7 @@ def test_cli_targets_and_models_list():
 @requires_fashion_mnist
 def test_cli_budget_too_small_writes_nothing(tmp_path):
     result = edgepipe("run", "--budget", "10kB", "--epochs", "1", "--train-limit", "256", "--eval-limit", "100",
-                      "--out", str(tmp_path / "out"))
+                      "--out", str(tmp_path / "new" / "parents" / "out"))
     assert_one_line_error(result, "raise --budget")
     assert "epoch" not in result.stderr  # the budget is checked before training
     assert list(tmp_path.iterdir()) == []
