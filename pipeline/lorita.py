@@ -24,16 +24,23 @@ from edgepipe.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 Association = Literal["weight", "activation"]
+Init = Literal["orthogonal", "identity"]
+
+
+def _square_factor(size: int, init: Init) -> nn.Parameter:
+    # Orthogonal factors keep a new product at the scale of PyTorch's default initialization, and
+    # identity factors keep a trained weight exactly.
+    if init == "identity":
+        return nn.Parameter(torch.eye(size))
+    return nn.Parameter(nn.init.orthogonal_(torch.empty(size, size)))
 
 
 class LinearFactors(nn.Module):
     """Square (in x in) factors applied before a Linear weight; `weight = original @ A_last @ ... @ A_1`."""
 
-    def __init__(self, in_features: int, count: int):
+    def __init__(self, in_features: int, count: int, init: Init = "orthogonal"):
         super().__init__()
-        # Orthogonal factors keep the product at the scale of PyTorch's default initialization.
-        self.factors = nn.ParameterList(
-            nn.Parameter(nn.init.orthogonal_(torch.empty(in_features, in_features))) for _ in range(count))
+        self.factors = nn.ParameterList(_square_factor(in_features, init) for _ in range(count))
         self.association: Association = "weight"
 
     def forward(self, original: torch.Tensor) -> torch.Tensor:
@@ -51,10 +58,9 @@ class LinearFactors(nn.Module):
 class ConvFactors(nn.Module):
     """Square (out x out) 1x1 factors after a conv; `weight = B_last @ ... @ B_1 @ original`, flattened."""
 
-    def __init__(self, out_channels: int, count: int):
+    def __init__(self, out_channels: int, count: int, init: Init = "orthogonal"):
         super().__init__()
-        self.factors = nn.ParameterList(
-            nn.Parameter(nn.init.orthogonal_(torch.empty(out_channels, out_channels))) for _ in range(count))
+        self.factors = nn.ParameterList(_square_factor(out_channels, init) for _ in range(count))
         self.association: Association = "weight"
 
     def forward(self, original: torch.Tensor) -> torch.Tensor:
@@ -126,13 +132,17 @@ def _output_pixels(model: nn.Module, example_input: torch.Tensor) -> dict[str, i
 
 
 def factorize_(model: nn.Module, factors: int = 3, batch_size: int = 256,
-               example_input: torch.Tensor | None = None) -> dict[str, Association]:
+               example_input: torch.Tensor | None = None, init: Init = "orthogonal") -> dict[str, Association]:
     """Turn every Linear and Conv2d weight of `model` into a product of `factors` factors, in place.
 
     Each layer computes its forward in the cheaper association for `batch_size`: "weight" multiplies
     the factors into one weight once per step, "activation" applies them to the activations. Conv
-    layers need `example_input` to know their output size. Returns the association of each layer.
+    layers need `example_input` to know their output size. With `init="identity"` the extra factors
+    start as identity matrices, so a trained model's outputs do not change. Returns the association
+    of each layer.
     """
+    if init not in ("orthogonal", "identity"):
+        raise ConfigError(f"init must be 'orthogonal' or 'identity', got {init!r}")
     if factors < 1:
         raise ConfigError(f"factors must be at least 1, got {factors}")
     if factors == 1:
@@ -149,9 +159,9 @@ def factorize_(model: nn.Module, factors: int = 3, batch_size: int = 256,
             continue
 
         if isinstance(module, nn.Linear):
-            parametrization = LinearFactors(module.in_features, factors - 1)
+            parametrization = LinearFactors(module.in_features, factors - 1, init)
         else:
-            parametrization = ConvFactors(module.out_channels, factors - 1)
+            parametrization = ConvFactors(module.out_channels, factors - 1, init)
         parametrization.to(module.weight.device, module.weight.dtype)
         parametrize.register_parametrization(module, "weight", parametrization)
 

@@ -57,6 +57,7 @@ class RunConfig:
     emulate: bool = True
     engine: str = "auto"
     samples: int = 1000
+    init_from: Path | None = None
 
     def __post_init__(self):
         # Names are checked first so that a typo fails before minutes of data loading and training.
@@ -99,6 +100,30 @@ class _StageTimer:
         start = time.perf_counter()
         yield
         self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - start, 2)
+
+
+def load_checkpoint_(model: nn.Module, path: Path) -> nn.Module:
+    """Load a plainly trained state dict of the same architecture into `model`, in place."""
+    if not Path(path).is_file():
+        raise ConfigError(f"--init-from {path} does not exist; pass a state dict saved with "
+                          f"torch.save(model.state_dict(), PATH)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load raises many types for a file that is not a checkpoint
+        raise ConfigError(f"--init-from {path} is not a PyTorch state dict: {type(error).__name__}: {error}") from error
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ConfigError(f"--init-from {path} contains a {type(state).__name__}, not a state dict; "
+                          f"save it with torch.save(model.state_dict(), PATH)")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        first_line = str(error).splitlines()[0]
+        raise ConfigError(f"--init-from {path} does not match the model's parameters ({first_line}); "
+                          f"pass the --model it was trained as") from error
+    logger.info("loaded %d tensors from %s", len(state), path)
+    return model
 
 
 def _package_versions() -> dict[str, str]:
@@ -248,7 +273,11 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
 
     with timer("train"):
         example = dataset.normalize(train_split.images[:2])
-        factorize_(model, config.factors, config.train.batch_size, example)
+        if config.init_from is not None:
+            # Identity factors keep the checkpoint's function exactly; LoRITa training goes on from there.
+            load_checkpoint_(model, config.init_from)
+        init = "identity" if config.init_from is not None else "orthogonal"
+        factorize_(model, config.factors, config.train.batch_size, example, init=init)
         train_(model, dataset, config.train, train_split, progress)
     with timer("evaluate"):
         factored_accuracy = accuracy(model, dataset, test, progress=progress)
@@ -287,6 +316,7 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
         "factors": config.factors,
         "epochs": config.train.epochs,
         "seed": config.train.seed,
+        "init_from": str(config.init_from) if config.init_from is not None else None,
         "train_images": len(train_split),
         "test_images": len(test),
         "uncompressed_int8_bytes": uncompressed_int8_bytes,

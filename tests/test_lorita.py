@@ -107,3 +107,25 @@ def test_factored_flops_ratio_mlp():
     plain = 256 * 1000 * 1000 + 256 * 10 * 1000
     ratio = factored_flops_ratio(model, associations, 3, 256, torch.randn(1, 1000))
     assert ratio == pytest.approx(factored / plain)
+
+
+@pytest.mark.parametrize("factors", [2, 3])
+def test_factorize_identity_keeps_trained_outputs(factors):
+    torch.manual_seed(0)
+    model = _conv_net(bias=False)
+    x = torch.randn(4, 1, 12, 12)
+    with torch.no_grad():
+        expected = model(x)
+        weights = {name: p.clone() for name, p in model.named_parameters()}
+        factorize_(model, factors, 4096, x, init="identity")
+        actual = model(x)
+
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6)
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            assert torch.equal(module.weight, weights[f"{name}.weight"])
+
+
+def test_factorize_unknown_init_raises():
+    with pytest.raises(ConfigError, match="init must be 'orthogonal' or 'identity', got 'zeros'"):
+        factorize_(nn.Linear(3, 3), 2, init="zeros")

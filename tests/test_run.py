@@ -1,0 +1,58 @@
+import pytest
+import torch
+
+from edgepipe.errors import ConfigError, EdgepipeError
+from edgepipe.models import create_model
+from edgepipe.pipeline.lorita import collapse_, factorize_
+from edgepipe.pipeline.run import RunConfig, load_checkpoint_
+
+
+def test_load_checkpoint_then_identity_factors_keep_outputs(tmp_path):
+    torch.manual_seed(0)
+    trained = create_model("mlp-small").eval()
+    path = tmp_path / "plain.pt"
+    torch.save(trained.state_dict(), path)
+    x = torch.randn(3, 1, 28, 28)
+
+    model = load_checkpoint_(create_model("mlp-small"), path).eval()
+    factorize_(model, 3, 256, x, init="identity")
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), trained(x), rtol=0, atol=1e-6)
+        torch.testing.assert_close(collapse_(model)(x), trained(x), rtol=0, atol=1e-6)
+
+
+def test_load_checkpoint_wrapped_state_dict(tmp_path):
+    trained = create_model("mlp-small")
+    torch.save({"state_dict": trained.state_dict(), "epoch": 3}, tmp_path / "wrapped.pt")
+    model = load_checkpoint_(create_model("mlp-small"), tmp_path / "wrapped.pt")
+    assert torch.equal(model.layers[1].weight, trained.layers[1].weight)
+
+
+def test_load_checkpoint_wrong_model_raises(tmp_path):
+    torch.save(create_model("mlp-small").state_dict(), tmp_path / "small.pt")
+    with pytest.raises(ConfigError, match="does not match the model's parameters.*--model"):
+        load_checkpoint_(create_model("mlp"), tmp_path / "small.pt")
+
+
+def test_load_checkpoint_missing_file_raises(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_checkpoint_(create_model("mlp-small"), tmp_path / "absent.pt")
+
+
+def test_load_checkpoint_not_a_checkpoint_raises(tmp_path):
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    with pytest.raises(ConfigError, match="is not a PyTorch state dict"):
+        load_checkpoint_(create_model("mlp-small"), tmp_path / "notes.pt")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("target", "pi5", "unknown target 'pi5'"),
+    ("model", "resnet", "unknown model 'resnet'"),
+    ("engine", "vm", "unknown engine 'vm'"),
+    ("samples", 0, "samples must be at least 1, got 0"),
+    ("budget_bytes", 0, "budget_bytes must be positive, got 0"),
+    ("train_limit", 0, "train_limit must be at least 1 when given, got 0"),
+])
+def test_run_config_invalid_field_raises(field, value, message):
+    with pytest.raises(EdgepipeError, match=message):
+        RunConfig(**{field: value})
