@@ -101,6 +101,9 @@ def run(
     init_from: Annotated[Optional[Path], typer.Option(
         help="Start from a plainly trained state dict of --model (torch.save(model.state_dict(), PATH)); "
              "the factors start as identities, so training continues from the same function.")] = None,
+    finetune_epochs: Annotated[int, typer.Option(
+        help="Epochs of plain training after truncation, at the truncated ranks and a tenth of --lr.",
+        min=0)] = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log DEBUG lines and show tracebacks.")] = False,
 ) -> None:
     """Train with LoRITa, truncate to the budget, quantize to int8, export .pte and .tflite, and evaluate."""
@@ -116,7 +119,8 @@ def run(
             target=target, budget_bytes=budget_bytes, model=model, data=data, factors=factors,
             train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed),
             calibration_size=calibration_size, train_limit=train_limit, eval_limit=eval_limit,
-            emulate=emulate, engine=engine, samples=samples, init_from=init_from)
+            emulate=emulate, engine=engine, samples=samples, init_from=init_from,
+            finetune_epochs=finetune_epochs)
         report = run_pipeline(config, out, progress=_progress).report
     except EdgepipeError as error:
         _fail(error, verbose)

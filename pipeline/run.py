@@ -1,6 +1,7 @@
 """The main job: train with LoRITa, collapse, truncate to a byte budget, quantize, export and evaluate."""
 
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -9,7 +10,8 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -58,6 +60,7 @@ class RunConfig:
     engine: str = "auto"
     samples: int = 1000
     init_from: Path | None = None
+    finetune_epochs: int = 0
 
     def __post_init__(self):
         # Names are checked first so that a typo fails before minutes of data loading and training.
@@ -70,6 +73,8 @@ class RunConfig:
             raise ConfigError(f"factors must be at least 1, got {self.factors}")
         if self.engine not in ENGINES:
             raise ConfigError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
+        if self.finetune_epochs < 0:
+            raise ConfigError(f"finetune_epochs must be zero or positive, got {self.finetune_epochs}")
         if self.samples < 1:
             raise ConfigError(f"samples must be at least 1, got {self.samples}")
         if self.calibration_size < 1:
@@ -144,11 +149,17 @@ def _parameter_bytes(model: nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
+Finetune = Callable[[nn.Module], object]
+
+
 def _export_at_budget(collapsed: nn.Module, dataset: Dataset, weight_budget: int, workdir: Path,
-                      calibration: torch.Tensor, spectra: dict[str, torch.Tensor]) -> Export:
+                      calibration: torch.Tensor, spectra: dict[str, torch.Tensor],
+                      finetune: Finetune | None) -> Export:
     ranks = choose_ranks(collapsed, weight_budget, spectra)
     truncated = copy.deepcopy(collapsed)
     layers = truncate_(truncated, ranks)
+    if finetune is not None:
+        finetune(truncated)
     example = dataset.normalize(dataset.train.images[:1])
 
     quantized, specs, sizes = {}, {}, {}
@@ -162,9 +173,10 @@ def _export_at_budget(collapsed: nn.Module, dataset: Dataset, weight_budget: int
 
 
 def fit_budget(collapsed: nn.Module, dataset: Dataset, budget_bytes: int, workdir: Path,
-               calibration: torch.Tensor) -> Export:
+               calibration: torch.Tensor, finetune: Finetune | None = None) -> Export:
     """Truncate, quantize and export until every artifact in `workdir` is within `budget_bytes` on disk.
 
+    `finetune`, when given, trains each truncated model in place at its ranks before quantization.
     The first attempt assumes a fixed format overhead. Each later attempt lowers the weight budget by
     the largest measured overshoot plus 0.5% of the budget, so an artifact over budget is never final.
     """
@@ -173,7 +185,7 @@ def fit_budget(collapsed: nn.Module, dataset: Dataset, budget_bytes: int, workdi
     for attempt in range(1, MAX_EXPORT_ATTEMPTS + 1):
         if weight_budget <= 0:
             break
-        result = _export_at_budget(collapsed, dataset, weight_budget, workdir, calibration, spectra)
+        result = _export_at_budget(collapsed, dataset, weight_budget, workdir, calibration, spectra, finetune)
         overshoot = max(result.sizes.values()) - budget_bytes
         logger.info("export attempt %d: weight budget %d, sizes %s, budget %d",
                     attempt, weight_budget, result.sizes, budget_bytes)
@@ -285,9 +297,15 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
 
     with timer("truncate"):
         collapsed = fold_batchnorm_(collapse_(model))
+    finetune = None
+    if config.finetune_epochs:
+        # Fine-tuning starts from trained weights, so it runs at a tenth of the training peak learning rate.
+        finetune_config = replace(config.train, epochs=config.finetune_epochs, lr=config.train.lr / 10)
+        finetune = functools.partial(train_, dataset=dataset, config=finetune_config, train=train_split,
+                                     progress=progress)
     with timer("export"):
         calibration = dataset.normalize(dataset.train.images[:config.calibration_size])
-        export = fit_budget(collapsed, dataset, config.budget_bytes, workdir, calibration)
+        export = fit_budget(collapsed, dataset, config.budget_bytes, workdir, calibration, finetune)
     manifest = _manifest(dataset, export, workdir)
     (workdir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
@@ -317,6 +335,7 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
         "epochs": config.train.epochs,
         "seed": config.train.seed,
         "init_from": str(config.init_from) if config.init_from is not None else None,
+        "finetune_epochs": config.finetune_epochs,
         "train_images": len(train_split),
         "test_images": len(test),
         "uncompressed_int8_bytes": uncompressed_int8_bytes,

@@ -56,3 +56,26 @@ def test_load_checkpoint_not_a_checkpoint_raises(tmp_path):
 def test_run_config_invalid_field_raises(field, value, message):
     with pytest.raises(EdgepipeError, match=message):
         RunConfig(**{field: value})
+
+
+def test_fit_budget_finetunes_truncated_model(tiny_idx_dir, tmp_path):
+    from torch import nn
+
+    from edgepipe.pipeline.data import load_dataset
+    from edgepipe.pipeline.run import fit_budget
+
+    torch.manual_seed(0)
+    dataset = load_dataset(str(tiny_idx_dir), validation_size=100)
+    collapsed = create_model("mlp-small").eval()
+    calls = []
+
+    def finetune(model):
+        calls.append([name for name, m in model.named_modules() if isinstance(m, nn.Sequential) and len(m) == 2])
+        with torch.no_grad():
+            model.layers[-1].bias.fill_(0.5)  # a visible change that must reach the export
+
+    export = fit_budget(collapsed, dataset, 500_000, tmp_path, dataset.normalize(dataset.train.images[:8]), finetune)
+    assert len(calls) == 1
+    assert calls[0]  # at least one layer was split before fine-tuning
+    assert torch.all(export.truncated.layers[-1].bias == 0.5)
+    assert max(export.sizes.values()) <= 500_000
