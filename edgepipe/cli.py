@@ -101,6 +101,10 @@ def run(
     init_from: Annotated[Optional[Path], typer.Option(
         help="Start from a plainly trained state dict of --model (torch.save(model.state_dict(), PATH)); "
              "the factors start as identities, so training continues from the same function.")] = None,
+    rank_policy: Annotated[str, typer.Option(
+        help="How ranks share the budget: greedy (most spectral energy per byte), threshold (one global "
+             "cut on normalized singular values) or search (candidates scored on the validation split).")
+    ] = "greedy",
     finetune_epochs: Annotated[int, typer.Option(
         help="Epochs of plain training after truncation, at the truncated ranks and a tenth of --lr.",
         min=0)] = 0,
@@ -120,7 +124,7 @@ def run(
             train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed),
             calibration_size=calibration_size, train_limit=train_limit, eval_limit=eval_limit,
             emulate=emulate, engine=engine, samples=samples, init_from=init_from,
-            finetune_epochs=finetune_epochs)
+            finetune_epochs=finetune_epochs, rank_policy=rank_policy)
         report = run_pipeline(config, out, progress=_progress).report
     except EdgepipeError as error:
         _fail(error, verbose)

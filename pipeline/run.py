@@ -30,7 +30,8 @@ from edgepipe.pipeline.runner import MANIFEST, run_artifact
 from edgepipe.pipeline.to_executorch import to_executorch
 from edgepipe.pipeline.to_tflite import to_tflite
 from edgepipe.pipeline.train import TrainConfig, accuracy, train_
-from edgepipe.pipeline.truncate import LayerRank, choose_ranks, minimum_bytes, singular_values, truncate_
+from edgepipe.pipeline.rank_policy import POLICIES, Score, select_ranks
+from edgepipe.pipeline.truncate import LayerRank, minimum_bytes, singular_values, truncate_
 from edgepipe.targets import Target, load_target
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class RunConfig:
     samples: int = 1000
     init_from: Path | None = None
     finetune_epochs: int = 0
+    rank_policy: str = "greedy"
 
     def __post_init__(self):
         # Names are checked first so that a typo fails before minutes of data loading and training.
@@ -73,6 +75,8 @@ class RunConfig:
             raise ConfigError(f"factors must be at least 1, got {self.factors}")
         if self.engine not in ENGINES:
             raise ConfigError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
+        if self.rank_policy not in POLICIES:
+            raise ConfigError(f"unknown rank policy {self.rank_policy!r}; choose one of: {', '.join(POLICIES)}")
         if self.finetune_epochs < 0:
             raise ConfigError(f"finetune_epochs must be zero or positive, got {self.finetune_epochs}")
         if self.samples < 1:
@@ -154,8 +158,8 @@ Finetune = Callable[[nn.Module], object]
 
 def _export_at_budget(collapsed: nn.Module, dataset: Dataset, weight_budget: int, workdir: Path,
                       calibration: torch.Tensor, spectra: dict[str, torch.Tensor],
-                      finetune: Finetune | None) -> Export:
-    ranks = choose_ranks(collapsed, weight_budget, spectra)
+                      finetune: Finetune | None, policy: str, score: Score | None) -> Export:
+    ranks = select_ranks(policy, collapsed, weight_budget, spectra, score)
     truncated = copy.deepcopy(collapsed)
     layers = truncate_(truncated, ranks)
     if finetune is not None:
@@ -173,19 +177,23 @@ def _export_at_budget(collapsed: nn.Module, dataset: Dataset, weight_budget: int
 
 
 def fit_budget(collapsed: nn.Module, dataset: Dataset, budget_bytes: int, workdir: Path,
-               calibration: torch.Tensor, finetune: Finetune | None = None) -> Export:
+               calibration: torch.Tensor, finetune: Finetune | None = None, policy: str = "greedy") -> Export:
     """Truncate, quantize and export until every artifact in `workdir` is within `budget_bytes` on disk.
 
-    `finetune`, when given, trains each truncated model in place at its ranks before quantization.
+    `policy` chooses the ranks (see rank_policy). The `search` policy scores its candidates on the
+    data set's validation split. `finetune`, when given, trains each truncated model in place at its
+    ranks before quantization.
     The first attempt assumes a fixed format overhead. Each later attempt lowers the weight budget by
     the largest measured overshoot plus 0.5% of the budget, so an artifact over budget is never final.
     """
     spectra = singular_values(collapsed)
+    score = functools.partial(accuracy, dataset=dataset, split=dataset.validation) if policy == "search" else None
     weight_budget = budget_bytes - INITIAL_FORMAT_OVERHEAD
     for attempt in range(1, MAX_EXPORT_ATTEMPTS + 1):
         if weight_budget <= 0:
             break
-        result = _export_at_budget(collapsed, dataset, weight_budget, workdir, calibration, spectra, finetune)
+        result = _export_at_budget(collapsed, dataset, weight_budget, workdir, calibration, spectra, finetune,
+                                   policy, score)
         overshoot = max(result.sizes.values()) - budget_bytes
         logger.info("export attempt %d: weight budget %d, sizes %s, budget %d",
                     attempt, weight_budget, result.sizes, budget_bytes)
@@ -305,7 +313,8 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
                                      progress=progress)
     with timer("export"):
         calibration = dataset.normalize(dataset.train.images[:config.calibration_size])
-        export = fit_budget(collapsed, dataset, config.budget_bytes, workdir, calibration, finetune)
+        export = fit_budget(collapsed, dataset, config.budget_bytes, workdir, calibration, finetune,
+                            config.rank_policy)
     manifest = _manifest(dataset, export, workdir)
     (workdir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
@@ -336,6 +345,7 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
         "seed": config.train.seed,
         "init_from": str(config.init_from) if config.init_from is not None else None,
         "finetune_epochs": config.finetune_epochs,
+        "rank_policy": config.rank_policy,
         "train_images": len(train_split),
         "test_images": len(test),
         "uncompressed_int8_bytes": uncompressed_int8_bytes,

@@ -78,25 +78,41 @@ def singular_values(model: nn.Module) -> dict[str, torch.Tensor]:
             for name, module in truncatable_layers(model).items()}
 
 
-def choose_ranks(model: nn.Module, budget_bytes: int, spectra: dict[str, torch.Tensor] | None = None
-                 ) -> dict[str, int]:
-    """Choose the rank of each layer so that the estimated int8 weight bytes fit `budget_bytes`.
-
-    Greedy: start every layer at rank 1 and repeatedly add the rank with the most normalized spectral
-    energy, sigma_i^2 / sum(sigma^2) of its layer, per added byte. Once a split would no longer save
-    bytes, the next step takes the layer to full rank and keeps it dense.
-    """
-    spectra = singular_values(model) if spectra is None else spectra
+def _flat_shapes(model: nn.Module, spectra: dict[str, torch.Tensor]) -> dict[str, tuple[int, int]]:
     layers = truncatable_layers(model)
-    shapes = {name: tuple(layers[name].weight.flatten(1).shape) for name in spectra}
-    energy = {name: (s.double() ** 2) / (s.double() ** 2).sum().clamp_min(1e-300) for name, s in spectra.items()}
-    full_rank = {name: len(s) for name, s in spectra.items()}
+    return {name: tuple(layers[name].weight.flatten(1).shape) for name in spectra}
 
-    ranks = {name: 1 for name in spectra}
-    spent = sum(layer_bytes(*shapes[name], 1) for name in spectra)
+
+def _check_rank_one_fits(shapes: dict[str, tuple[int, int]], budget_bytes: int) -> int:
+    spent = sum(layer_bytes(*shape, 1) for shape in shapes.values())
     if spent > budget_bytes:
         raise BudgetError(f"the budget leaves {budget_bytes} bytes for weights, but even rank 1 in every layer "
                           f"needs {spent}; raise --budget or pick a smaller --model")
+    return spent
+
+
+def estimated_bytes(shapes: dict[str, tuple[int, int]], ranks: dict[str, int]) -> int:
+    """Estimate the int8 bytes of layers of flattened `shapes` kept at `ranks`."""
+    return sum(layer_bytes(*shapes[name], rank) for name, rank in ranks.items())
+
+
+def choose_ranks(model: nn.Module, budget_bytes: int, spectra: dict[str, torch.Tensor] | None = None,
+                 power: float = 2.0) -> dict[str, int]:
+    """Choose the rank of each layer so that the estimated int8 weight bytes fit `budget_bytes`.
+
+    Greedy: start every layer at rank 1 and repeatedly add the rank with the most normalized spectral
+    energy, sigma_i^power / sum(sigma^power) of its layer, per added byte. Once a split would no longer
+    save bytes, the next step takes the layer to full rank and keeps it dense. The default power 2
+    is the squared Frobenius norm that each singular value carries.
+    """
+    spectra = singular_values(model) if spectra is None else spectra
+    shapes = _flat_shapes(model, spectra)
+    energy = {name: (s.double() ** power) / (s.double() ** power).sum().clamp_min(1e-300)
+              for name, s in spectra.items()}
+    full_rank = {name: len(s) for name, s in spectra.items()}
+
+    ranks = {name: 1 for name in spectra}
+    spent = _check_rank_one_fits(shapes, budget_bytes)
 
     def next_step(name: str):
         rank = ranks[name]
@@ -126,6 +142,38 @@ def choose_ranks(model: nn.Module, budget_bytes: int, spectra: dict[str, torch.T
 
     logger.info("chose ranks for %d layers: %d estimated int8 weight bytes of %d allowed",
                 len(ranks), spent, budget_bytes)
+    return ranks
+
+
+def threshold_ranks(model: nn.Module, budget_bytes: int, spectra: dict[str, torch.Tensor] | None = None
+                    ) -> dict[str, int]:
+    """Choose ranks with one global threshold on normalized singular values, the lowest that fits the budget.
+
+    Each layer keeps the singular values with sigma_i / sigma_1 >= threshold, and at least one. The
+    threshold is the smallest that fits.
+    """
+    spectra = singular_values(model) if spectra is None else spectra
+    shapes = _flat_shapes(model, spectra)
+    _check_rank_one_fits(shapes, budget_bytes)
+    normalized = {name: s / s[0].clamp_min(1e-30) for name, s in spectra.items()}
+
+    def ranks_at(threshold: float) -> dict[str, int]:
+        return {name: max(1, int((values >= threshold).sum())) for name, values in normalized.items()}
+
+    # Bytes only fall as the threshold rises, so bisect over the distinct normalized values.
+    candidates = torch.cat([values for values in normalized.values()]).unique().sort().values.tolist()
+    low, high = 0, len(candidates) - 1
+    while low < high:
+        middle = (low + high) // 2
+        if estimated_bytes(shapes, ranks_at(candidates[middle])) <= budget_bytes:
+            high = middle
+        else:
+            low = middle + 1
+    ranks = ranks_at(candidates[low])
+    if estimated_bytes(shapes, ranks) > budget_bytes:
+        ranks = {name: 1 for name in spectra}
+    logger.info("global threshold %.4f on normalized singular values: %d estimated int8 weight bytes of %d",
+                candidates[low], estimated_bytes(shapes, ranks), budget_bytes)
     return ranks
 
 

@@ -9,6 +9,7 @@ from edgepipe.pipeline.truncate import (
     layer_bytes,
     singular_values,
     split_saves_bytes,
+    threshold_ranks,
     truncate_,
 )
 
@@ -119,3 +120,32 @@ def test_singular_values_flatten_conv():
     spectra = singular_values(nn.Sequential(conv))
     assert spectra["0"].shape == (8,)  # min(8, 3 * 3 * 3)
     assert torch.all(spectra["0"][:-1] >= spectra["0"][1:])
+
+
+def test_threshold_ranks_fit_budget_with_one_cut():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(120, 100), nn.ReLU(), nn.Linear(100, 80))
+    budget = 40 * (220 + 180) + 2000
+    ranks = threshold_ranks(model, budget)
+    shapes = {"0": (100, 120), "2": (80, 100)}
+
+    assert sum(layer_bytes(*shapes[name], rank) for name, rank in ranks.items()) <= budget
+    # One cut: the smallest kept normalized value of each layer is above the largest dropped one of any.
+    spectra = singular_values(model)
+    kept = min((spectra[n] / spectra[n][0])[ranks[n] - 1] for n in ranks)
+    dropped = max((spectra[n] / spectra[n][0])[ranks[n]] for n in ranks if ranks[n] < len(spectra[n]))
+    assert kept >= dropped
+
+
+def test_threshold_ranks_large_budget_keeps_everything():
+    model = nn.Sequential(nn.Linear(30, 20))
+    assert threshold_ranks(model, 10**9) == {"0": 20}
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0, 4.0])
+def test_choose_ranks_every_power_fits(power):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(200, 200), nn.ReLU(), nn.Linear(200, 150))
+    budget = 50_000
+    ranks = choose_ranks(model, budget, power=power)
+    assert layer_bytes(200, 200, ranks["0"]) + layer_bytes(150, 200, ranks["2"]) <= budget
