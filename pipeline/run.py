@@ -6,8 +6,6 @@ import hashlib
 import json
 import logging
 import math
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from collections.abc import Callable
@@ -24,6 +22,8 @@ from edgepipe.models import DEFAULT_MODEL, create_model, list_models
 from edgepipe.pipeline.data import Dataset, Split, load_dataset
 from edgepipe.pipeline.emulate import ENGINES, emulate_or_explain
 from edgepipe.pipeline.lorita import collapse_, factorize_
+from edgepipe.pipeline.interrupts import defer_interrupts
+from edgepipe.pipeline.output import prepare_output
 from edgepipe.pipeline.progress import Progress, silent
 from edgepipe.pipeline.quantize import fold_batchnorm_, quantize
 from edgepipe.pipeline.runner import MANIFEST, run_artifact
@@ -167,10 +167,12 @@ def _export_at_budget(collapsed: nn.Module, dataset: Dataset, weight_budget: int
     example = dataset.normalize(dataset.train.images[:1])
 
     quantized, specs, sizes = {}, {}, {}
-    quantized["pte"], _ = quantize(truncated, "xnnpack", example, calibration)
-    specs["pte"] = to_executorch(quantized["pte"], example, workdir / "model.pte")
-    quantized["tflite"], quantizer = quantize(truncated, "litert", example, calibration)
-    specs["tflite"] = to_tflite(quantized["tflite"], quantizer, example, workdir / "model.tflite")
+    with defer_interrupts("the ExecuTorch export"):
+        quantized["pte"], _ = quantize(truncated, "xnnpack", example, calibration)
+        specs["pte"] = to_executorch(quantized["pte"], example, workdir / "model.pte")
+    with defer_interrupts("the LiteRT conversion"):
+        quantized["tflite"], quantizer = quantize(truncated, "litert", example, calibration)
+        specs["tflite"] = to_tflite(quantized["tflite"], quantizer, example, workdir / "model.tflite")
     for artifact_format in FORMATS:
         sizes[artifact_format] = (workdir / f"model.{artifact_format}").stat().st_size
     return Export(layers, truncated, quantized, specs, sizes)
@@ -228,25 +230,6 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _prepare_output(out: Path) -> tuple[Path, list[Path]]:
-    """Return a fresh working directory beside `out`, and the parent directories created for it.
-
-    `out` itself is replaced only when the run succeeds.
-    """
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).exists())):
-        raise ConfigError(f"--out {out} exists and is not an edgepipe artifact directory; "
-                          f"choose another --out or remove it")
-    created = [parent for parent in reversed(out.absolute().parents) if not parent.exists()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent)), created
-
-
-def _publish(workdir: Path, out: Path) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    workdir.rename(out)
-
-
 @dataclass
 class RunResult:
     """The report written to report.json, and the export it describes."""
@@ -261,16 +244,13 @@ def run(config: RunConfig, out: Path, progress: Progress = silent) -> RunResult:
     Nothing is written to `out` unless every stage succeeds and both artifacts are within the budget.
     """
     target: Target = load_target(config.target)
-    workdir, created = _prepare_output(out)
+    output = prepare_output(out)
     try:
-        result = _run_in(config, target, workdir, progress)
-        _publish(workdir, out)
+        result = _run_in(config, target, output.workdir, progress)
+        output.publish()
         return result
     except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        for directory in reversed(created):
-            if directory.is_dir() and not any(directory.iterdir()):
-                directory.rmdir()
+        output.discard()
         raise
 
 

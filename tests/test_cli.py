@@ -60,7 +60,7 @@ def test_cli_refuses_foreign_out_directory(tmp_path):
     foreign.mkdir()
     (foreign / "cat.jpg").write_bytes(b"\xff\xd8")
     result = edgepipe("run", "--out", str(foreign))
-    assert_one_line_error(result, "not an edgepipe artifact directory")
+    assert_one_line_error(result, "contains files that edgepipe did not write (cat.jpg)")
     assert [p.name for p in foreign.iterdir()] == ["cat.jpg"]
 
 
