@@ -117,7 +117,10 @@ def _require_tool(name: str, install: str) -> str:
 
 
 def _check(command: list[str], step: str, cwd: Path | None = None, fix: str = "use --engine docker") -> None:
-    completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    try:
+        completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    except OSError as error:
+        raise EmulationError(f"{step} failed ({command[0]}: {error.strerror or error}); {fix}") from error
     if completed.returncode != 0:
         detail = (completed.stderr or completed.stdout).strip().splitlines()
         raise EmulationError(f"{step} failed ({detail[-1] if detail else 'no output'}); {fix}")
@@ -171,8 +174,22 @@ def build_sysroot(cache: Path | None = None) -> Path:
         _check(native_runner_build_command(compiler, root / "site" / "executorch", root / "bin" / "edgepipe-pte-runner",
                                            "$ORIGIN/../site/executorch/lib"),
                "cross-compiling the native .pte runner")
-        root.rename(sysroot)
+        try:
+            root.rename(sysroot)
+        except OSError:
+            # Another process finished the same sysroot first; its copy is as good as this one.
+            if not (sysroot / "bin" / "edgepipe-pte-runner").is_file():
+                raise
+    _remove_other_sysroots(cache, sysroot)
     return sysroot
+
+
+def _remove_other_sysroots(cache: Path, keep: Path) -> None:
+    # Each is about 300 MB, and one built for other pins is never used again by this version.
+    for old in cache.glob("sysroot-aarch64-*"):
+        if old != keep:
+            logger.info("removing %s, built for other runtime pins", old)
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _unshare_prefix() -> list[str]:
@@ -242,12 +259,18 @@ def docker_available() -> bool:
     return completed.returncode == 0
 
 
+def docker_context() -> Path | None:
+    """Return the source checkout whose Dockerfile builds the runner image, or None for an installed copy."""
+    context = Path(__file__).resolve().parent.parent
+    return context if (context / "Dockerfile").is_file() else None
+
+
 def choose_engine(engine: str) -> str:
-    """Resolve `auto` to docker when a Docker engine responds and to qemu otherwise."""
+    """Resolve `auto` to docker when a Docker engine responds and the Dockerfile is at hand, else to qemu."""
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if engine == "auto":
-        return "docker" if docker_available() else "qemu"
+        return "docker" if docker_context() is not None and docker_available() else "qemu"
     return engine
 
 
@@ -269,16 +292,20 @@ def _run_qemu(target: Target, artifact_dir: Path, artifact_format: str, io_dir: 
 
 
 def _run_docker(target: Target, artifact_dir: Path, artifact_format: str, io_dir: Path) -> None:
-    context = Path(__file__).resolve().parent.parent
-    if not (context / "Dockerfile").is_file():
-        raise EmulationError("the docker engine builds its image from the repository's Dockerfile, which this "
-                             "installation lacks; run from a source checkout or use --engine qemu")
+    if shutil.which("docker") is None:
+        raise EmulationError("docker not found; install Docker with binfmt support for arm64, or use --engine qemu")
+    fix = "start a Docker engine with binfmt support for arm64, or use --engine qemu"
+    context = docker_context()
     image = subprocess.run(["docker", "image", "inspect", docker_image_tag()], capture_output=True)
     if image.returncode != 0:
-        _check(docker_build_command(context), "building the arm64 runner image")
+        if context is None:
+            raise EmulationError("the docker engine builds its image from the repository's Dockerfile, which this "
+                                 "installation lacks; run from a source checkout or use --engine qemu")
+        _check(docker_build_command(context), "building the arm64 runner image", fix=fix)
     cpuinfo = io_dir / "cpuinfo"
     cpuinfo.write_text(cpuinfo_text(target.cpu, target.cores))
-    _check(docker_run_command(artifact_dir, io_dir, cpuinfo, artifact_format), "running the arm64 runner image")
+    _check(docker_run_command(artifact_dir, io_dir, cpuinfo, artifact_format), "running the arm64 runner image",
+           fix=fix)
 
 
 def run_emulated(engine: str, target: Target, artifact_dir: Path, artifact_format: str,

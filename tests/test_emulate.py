@@ -153,7 +153,7 @@ def test_emulate_docker_calls_engine_with_built_commands(finished_run, tmp_path,
     fake_tool(tools, "docker", 1)  # no image yet, and every command fails as it would without an engine
     images = np.zeros((2, 1, 28, 28), dtype=np.uint8)
 
-    with pytest.raises(EmulationError, match="building the arm64 runner image"):
+    with pytest.raises(EmulationError, match="building the arm64 runner image failed.*or use --engine qemu"):
         emulate(out, "tflite", load_target("rpi4"), images, np.zeros(2), "docker")
     calls = (tools / "docker.log").read_text().splitlines()
     assert calls[0] == f"image inspect {docker_image_tag()}"
@@ -225,3 +225,22 @@ def test_build_sysroot_bad_pin_explains(tmp_path, monkeypatch):
     assert "--engine docker" in message
     assert "\n" not in message
     assert not list((tmp_path / "cache").glob("sysroot-*"))  # nothing half-built is left as the cache
+
+
+def test_emulate_docker_missing_explains(finished_run, monkeypatch):
+    _, out, _ = finished_run
+    real_which = shutil.which
+    monkeypatch.setattr(emulation.shutil, "which", lambda name: None if name == "docker" else real_which(name))
+    images = np.zeros((2, 1, 28, 28), dtype=np.uint8)
+
+    record = emulate_or_explain(out, "tflite", load_target("rpi4"), images, np.zeros(2), "docker")
+    assert record.ran is False
+    assert record.reason.startswith("docker not found")
+    assert "--engine qemu" in record.reason
+
+
+def test_choose_engine_auto_needs_dockerfile(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    fake_tool(tmp_path, "docker", 0)
+    monkeypatch.setattr(emulation, "docker_context", lambda: None)  # an installed copy, not a checkout
+    assert choose_engine("auto") == "qemu"
