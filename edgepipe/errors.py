@@ -21,5 +21,9 @@ class BudgetError(EdgepipeError):
     """A byte budget is malformed or cannot be met."""
 
 
+class TrainingError(EdgepipeError):
+    """Training diverged, for example to a non-finite loss."""
+
+
 class ExportError(EdgepipeError):
     """An export or a runtime check of an artifact failed."""

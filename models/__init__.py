@@ -17,7 +17,7 @@ _REGISTRY: dict[str, tuple[str, Callable[[tuple[int, int, int], int], nn.Module]
     "mlp-small": ("MLP 784-512-512-512-10, 0.93 M weights",
                   lambda shape, classes: MLP(shape[0] * shape[1] * shape[2], (512, 512, 512), classes)),
     "cnn": ("VGG-style CNN, 3x3 convs of 32-32/64-64/128-128 channels, Linear 256, 0.58 M weights",
-            lambda shape, classes: VGG(shape[0], ((32, 32), (64, 64), (128, 128)), 256, classes, shape[1])),
+            lambda shape, classes: VGG(shape[0], ((32, 32), (64, 64), (128, 128)), 256, classes, shape[1:])),
 }
 
 

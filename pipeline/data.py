@@ -6,6 +6,7 @@ uint32, then the data in row-major order.
 
 import gzip
 import logging
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,8 +73,8 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with opener(path, "rb") as stream:
             raw = stream.read()
-    except (OSError, EOFError) as error:
-        raise DataError(f"cannot read IDX file {path}: {error}") from error
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"cannot read IDX file {path}: {error}; replace it with an intact copy") from error
 
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DataError(f"{path} is not an IDX file: its header is {raw[:4].hex() or 'empty'}")
@@ -121,6 +122,11 @@ def _read_images_and_labels(directory: Path, prefix: str) -> Split:
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(f"{prefix} labels in {directory} must be one per image: "
                         f"{len(images)} images, labels of shape {labels.shape}")
+    if len(images) == 0:
+        raise DataError(f"{prefix} split in {directory} has no images; pass --data with a complete data set")
+    if labels.dtype.kind not in "iu" or labels.min() < 0:
+        raise DataError(f"{prefix} labels in {directory} must be class indices 0, 1, 2, ..., "
+                        f"got {labels.dtype} values from {labels.min()} to {labels.max()}")
     return Split(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)))
 
 
@@ -141,6 +147,9 @@ def load_dataset(data: str = "fashion-mnist", validation_size: int = VALIDATION_
     # Statistics of the training split only, so that no validation or test pixel leaks into the model.
     pixels = train.images.float() / 255.0
     mean, std = pixels.mean().item(), pixels.std().item()
+    if not std > 0:
+        raise DataError(f"every training image in {directory} has the same pixel value, so they cannot be "
+                        f"normalized; pass --data with real images")
 
     class_count = int(max(train.labels.max(), test.labels.max())) + 1
     is_fashion = data == "fashion-mnist" or "fashion" in directory.name.lower()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from edgepipe.errors import ConfigError
+from edgepipe.errors import ConfigError, TrainingError
 from edgepipe.pipeline.data import Dataset, Split
 from edgepipe.pipeline.progress import Progress, silent
 
@@ -79,6 +79,9 @@ def train_(model: nn.Module, dataset: Dataset, config: TrainConfig, train: Split
             scheduler.step()
             total_loss += loss.item()
         epoch_losses.append(total_loss / steps_per_epoch)
+        if not math.isfinite(epoch_losses[-1]):
+            raise TrainingError(f"training diverged: the mean loss of epoch {epoch + 1} is {epoch_losses[-1]}; "
+                                f"lower --lr (now {config.lr})")
         logger.info("epoch %d/%d: mean loss %.4f", epoch + 1, config.epochs, epoch_losses[-1])
     model.eval()
     return epoch_losses

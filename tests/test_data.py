@@ -87,3 +87,41 @@ def test_load_dataset_fashion_mnist_sizes():
     assert (len(dataset.train), len(dataset.validation), len(dataset.test)) == (55_000, 5_000, 10_000)
     assert dataset.labels[0] == "T-shirt/top"
     assert dataset.labels[9] == "Ankle boot"
+
+
+def test_load_dataset_float_labels_raise(tiny_idx_dir):
+    # IDX type 0x0D is float32; class labels must be integers.
+    header = bytes([0, 0, 0x0D, 1]) + (600).to_bytes(4, "big")
+    payload = header + np.full(600, 1.5, dtype=">f4").tobytes()
+    (tiny_idx_dir / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(payload))
+    with pytest.raises(DataError, match="must be class indices"):
+        load_dataset(str(tiny_idx_dir), validation_size=100)
+
+
+def test_load_dataset_negative_labels_raise(tiny_idx_dir):
+    header = bytes([0, 0, 0x09, 1]) + (100).to_bytes(4, "big")
+    (tiny_idx_dir / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(header + np.full(100, -1, np.int8).tobytes()))
+    with pytest.raises(DataError, match="from -1 to -1"):
+        load_dataset(str(tiny_idx_dir), validation_size=100)
+
+
+def test_load_dataset_empty_test_split_raises(tiny_idx_dir):
+    write_idx(tiny_idx_dir / "t10k-images-idx3-ubyte", np.zeros((0, 28, 28), dtype=np.uint8))
+    write_idx(tiny_idx_dir / "t10k-labels-idx1-ubyte", np.zeros(0, dtype=np.uint8))
+    with pytest.raises(DataError, match="test split .* has no images"):
+        load_dataset(str(tiny_idx_dir), validation_size=100)
+
+
+def test_load_dataset_constant_images_raise(tiny_idx_dir):
+    write_idx(tiny_idx_dir / "train-images-idx3-ubyte", np.zeros((600, 28, 28), dtype=np.uint8))
+    with pytest.raises(DataError, match="same pixel value"):
+        load_dataset(str(tiny_idx_dir), validation_size=100)
+
+
+def test_read_idx_corrupt_deflate_raises(tmp_path):
+    compressed = bytearray(gzip.compress(bytes(range(256)) * 64))
+    compressed[12:20] = b"\xff" * 8  # damage the deflate stream, not the gzip header
+    path = tmp_path / "damaged.gz"
+    path.write_bytes(bytes(compressed))
+    with pytest.raises(DataError, match="intact copy"):
+        read_idx(path)

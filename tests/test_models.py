@@ -19,3 +19,13 @@ def test_default_model_int8_weights_exceed_2mb():
 def test_create_model_unknown_lists_known():
     with pytest.raises(ConfigError, match="unknown model 'resnet'; choose one of: mlp, mlp-small, cnn"):
         create_model("resnet")
+
+
+def test_create_model_cnn_rectangular_images():
+    model = create_model("cnn", (1, 28, 20)).eval()
+    assert model(torch.randn(2, 1, 28, 20)).shape == (2, 10)
+
+
+def test_create_model_cnn_too_small_raises():
+    with pytest.raises(ConfigError, match="at least 8x8, got 6x6"):
+        create_model("cnn", (1, 6, 6))

@@ -79,3 +79,13 @@ def test_fit_budget_finetunes_truncated_model(tiny_idx_dir, tmp_path):
     assert calls[0]  # at least one layer was split before fine-tuning
     assert torch.all(export.truncated.layers[-1].bias == 0.5)
     assert max(export.sizes.values()) <= 500_000
+
+
+def test_train_diverging_raises(tiny_idx_dir):
+    from edgepipe.errors import TrainingError
+    from edgepipe.pipeline.data import load_dataset
+    from edgepipe.pipeline.train import TrainConfig, train_
+
+    dataset = load_dataset(str(tiny_idx_dir), validation_size=100)
+    with pytest.raises(TrainingError, match="lower --lr"):
+        train_(create_model("mlp-small"), dataset, TrainConfig(epochs=1, lr=1e9, batch_size=50))
