@@ -173,6 +173,9 @@ def emulate_command(
         records = emulate_artifact(artifact, target, samples, engine, data)
     except EdgepipeError as error:
         _fail(error, verbose)
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted; report.json was not changed", err=True)
+        raise typer.Exit(code=130)
     _print_emulation([record.to_dict() for record in records])
 
 

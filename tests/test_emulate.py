@@ -244,3 +244,30 @@ def test_choose_engine_auto_needs_dockerfile(tmp_path, monkeypatch):
     fake_tool(tmp_path, "docker", 0)
     monkeypatch.setattr(emulation, "docker_context", lambda: None)  # an installed copy, not a checkout
     assert choose_engine("auto") == "qemu"
+
+
+def test_emulate_artifact_missing_file_raises(finished_run):
+    _, out, _ = finished_run
+    with pytest.raises(ConfigError, match="nothere.pte does not exist"):
+        emulate_artifact(out / "nothere.pte")
+
+
+@pytest.mark.parametrize("text", ["{}", "not json", '{"artifacts": {"pte": {}}}'])
+def test_emulate_artifact_malformed_manifest_raises(tmp_path, text):
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(ConfigError, match="manifest.json is malformed"):
+        emulate_artifact(tmp_path)
+
+
+def test_emulate_artifact_image_shape_mismatch_raises(finished_run, tiny_idx_dir):
+    from conftest import write_idx
+
+    _, out, _ = finished_run
+    write_idx(tiny_idx_dir / "t10k-images-idx3-ubyte", np.zeros((100, 28, 20), dtype=np.uint8))
+    with pytest.raises(ConfigError, match=r"takes images of shape \[1, 28, 28\].*\[1, 28, 20\]"):
+        emulate_artifact(out, samples=10, data=str(tiny_idx_dir))
+
+
+def test_emulate_artifact_unknown_engine_raises_first(tmp_path):
+    with pytest.raises(ConfigError, match="unknown engine 'podman'"):
+        emulate_artifact(tmp_path, engine="podman")
