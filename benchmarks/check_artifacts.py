@@ -25,6 +25,13 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
+def _find(directory: Path, stem: str) -> Path:
+    for path in (directory / f"{stem}.gz", directory / stem):
+        if path.is_file():
+            return path
+    raise SystemExit(f"error: {directory} has no {stem}[.gz]; pass --data with the test IDX files")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("artifact", type=Path)
@@ -35,8 +42,8 @@ def main() -> None:
     runner = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runner)
 
-    images = read_idx(args.data / "t10k-images-idx3-ubyte.gz")[:, None]
-    labels = read_idx(args.data / "t10k-labels-idx1-ubyte.gz")
+    images = read_idx(_find(args.data, "t10k-images-idx3-ubyte"))[:, None]
+    labels = read_idx(_find(args.data, "t10k-labels-idx1-ubyte"))
     manifest = json.loads((args.artifact / "manifest.json").read_text())
     budget = json.loads((args.artifact / "report.json").read_text())["budget_bytes"]
     for artifact_format, entry in manifest["artifacts"].items():

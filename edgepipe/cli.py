@@ -198,17 +198,36 @@ def models_command() -> None:
         typer.echo(f"{name}: {description}")
 
 
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the edgepipe version and exit.")] = False,
-) -> None:
-    """edgepipe: ship a PyTorch model to a Raspberry Pi, a phone or a board."""
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from edgepipe import __version__
 
         typer.echo(__version__)
         raise typer.Exit()
 
 
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print the edgepipe version and exit.", is_eager=True, callback=_print_version)] = False,
+) -> None:
+    """edgepipe: ship a PyTorch model to a Raspberry Pi, a phone or a board."""
+
+
 def main() -> None:
-    app()
+    """Run the CLI; a malformed command line gets one `error:` line and exit code 2, as in click."""
+    from typer.exceptions import TyperException
+
+    try:
+        code = app(standalone_mode=False)
+    except TyperException as error:  # typer 0.29's vendored click usage errors derive from it
+        context = getattr(error, "ctx", None)
+        command = context.command_path if context is not None else "edgepipe"
+        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        if message:  # empty when no arguments were given and the help text was printed instead
+            typer.echo(f"error: {message} (see `{command} --help`)", err=True)
+        sys.exit(getattr(error, "exit_code", 2))
+    except typer.Abort:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

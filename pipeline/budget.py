@@ -6,6 +6,7 @@ Decimal units are powers of 10 (kB = 10^3, MB = 10^6, GB = 10^9) and binary unit
 
 import math
 import re
+from decimal import Decimal
 
 from edgepipe.errors import BudgetError
 
@@ -14,17 +15,19 @@ _UNITS = {
     "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
     "kib": 2**10, "mib": 2**20, "gib": 2**30,
 }
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*$")
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*$")
 
 
 def parse_budget(text: str) -> int:
     """Return the number of bytes that `text` names, rounded down to a whole byte."""
-    match = _PATTERN.match(text.lower())
-    if not match or match.group(2) not in _UNITS:
+    match = _PATTERN.match(text)
+    if match and match.group(2).endswith("b") and match.group(2) != "b":
+        raise BudgetError(f"invalid budget {text!r}: a lowercase b means bits; write bytes with B, such as 2MB")
+    if not match or match.group(2).lower() not in _UNITS:
         raise BudgetError(f"invalid budget {text!r}: use a number with an optional unit, "
                           f"such as 2MB (10^6 bytes), 2MiB (2^20 bytes), 500kB, 1.5M or 2000000")
-    number = float(match.group(1))
-    budget = math.floor(number * _UNITS[match.group(2)])
+    # Decimal keeps values such as 1.005kB exact, where float arithmetic would round them down a byte.
+    budget = math.floor(Decimal(match.group(1)) * _UNITS[match.group(2).lower()])
     if budget < 1:
         raise BudgetError(f"invalid budget {text!r}: it must be at least 1 byte")
     return budget

@@ -184,6 +184,7 @@ def run_artifact(directory: str | Path, artifact_format: str, images: np.ndarray
 def main(argv: list[str] | None = None) -> int:
     """Run one artifact on a file of uint8 images and write its logits as JSON; used on devices and emulators."""
     import argparse
+    import sys
     import time
 
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -193,22 +194,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", help="JSON file to write: logits, per-image top-1 and the runtime used")
     args = parser.parse_args(argv)
 
-    images = np.load(args.images)
-    if images.dtype != np.uint8 or images.ndim != 4:
-        parser.error(f"{args.images} must hold uint8 images of shape (count, channels, height, width), "
-                     f"got {images.dtype} {images.shape}")
-    start = time.perf_counter()
-    logits = run_artifact(args.artifact_dir, args.format, images)
+    try:
+        images = np.load(args.images)
+        if images.dtype != np.uint8 or images.ndim != 4 or len(images) == 0:
+            parser.error(f"{args.images} must contain uint8 images of shape (count, channels, height, width) "
+                         f"with count >= 1, got {images.dtype} {images.shape}")
+        start = time.perf_counter()
+        logits = run_artifact(args.artifact_dir, args.format, images)
+        seconds = time.perf_counter() - start
+    except (OSError, ValueError, KeyError, ImportError, RuntimeError) as error:
+        # One line, as a device log or an emulation engine reports it back.
+        print(f"runner: error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
     result = {
         "format": args.format,
         "samples": len(images),
         "logits": logits.tolist(),
         "top1": logits.argmax(1).tolist(),
         "runtime": _runtime_name(args.format),
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
     }
-    with open(args.output, "w", encoding="utf-8") as stream:
-        json.dump(result, stream)
+    try:
+        with open(args.output, "w", encoding="utf-8") as stream:
+            json.dump(result, stream)
+    except OSError as error:
+        print(f"runner: error: cannot write {args.output}: {error.strerror or error}", file=sys.stderr)
+        return 1
     return 0
 
 

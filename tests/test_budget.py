@@ -13,7 +13,10 @@ from edgepipe.pipeline.budget import format_bytes, parse_budget
     ("2000000", 2_000_000),
     ("64KiB", 65_536),
     ("1GB", 10**9),
-    (" 2 mb ", 2_000_000),
+    (" 2 MB ", 2_000_000),
+    ("2m", 2_000_000),
+    ("1.005kB", 1005),
+    ("1.5MiB", 1_572_864),
     ("0.5MiB", 2**19),
     ("123B", 123),
 ])
@@ -21,7 +24,7 @@ def test_parse_budget_valid(text, expected):
     assert parse_budget(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "MB", "2XB", "-1MB", "2 M B", "1e6", "two", "0", "0.1B", "2MBs"])
+@pytest.mark.parametrize("text", ["", "MB", "2XB", "-1MB", "2 M B", "1e6", "two", "0", "0.1B", "2MBs", "2Mb", "2mb"])
 def test_parse_budget_invalid_raises(text):
     with pytest.raises(BudgetError) as raised:
         parse_budget(text)

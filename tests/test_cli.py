@@ -87,3 +87,28 @@ def test_cli_budget_too_small_writes_nothing(tmp_path):
     assert_one_line_error(result, "raise --budget")
     assert "epoch" not in result.stderr  # the budget is checked before training
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_version_prints_version():
+    from edgepipe import __version__
+
+    result = edgepipe("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == __version__
+
+
+@pytest.mark.parametrize("arguments, fragment", [
+    (["run", "--epochs", "0"], "Invalid value for '--epochs'"),
+    (["run", "--epochs", "abc"], "Invalid value for '--epochs'"),
+    (["run", "--frobnicate"], "No such option: --frobnicate"),
+    (["emulate"], "Missing argument"),
+    (["frob"], "No such command 'frob'"),
+])
+def test_cli_usage_error_one_line(arguments, fragment):
+    result = edgepipe(*arguments)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert fragment in lines[0]
+    assert "--help" in lines[0]

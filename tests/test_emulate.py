@@ -271,3 +271,16 @@ def test_emulate_artifact_image_shape_mismatch_raises(finished_run, tiny_idx_dir
 def test_emulate_artifact_unknown_engine_raises_first(tmp_path):
     with pytest.raises(ConfigError, match="unknown engine 'podman'"):
         emulate_artifact(tmp_path, engine="podman")
+
+
+def test_runner_script_bad_images_one_line(finished_run, tmp_path):
+    _, out, _ = finished_run
+    np.save(tmp_path / "images.npy", np.zeros((3, 1, 20, 20), dtype=np.uint8))
+    completed = subprocess.run([sys.executable, str(REPOSITORY / "pipeline" / "runner.py"), str(out), "tflite",
+                                str(tmp_path / "images.npy"), str(tmp_path / "result.json")],
+                               capture_output=True, text=True)
+    assert completed.returncode == 1
+    lines = completed.stderr.strip().splitlines()
+    assert lines[-1].startswith("runner: error: ValueError")
+    assert "Traceback" not in completed.stderr
+    assert not (tmp_path / "result.json").exists()
