@@ -1,5 +1,6 @@
 """The `edgepipe` command: a thin typer layer over `edgepipe.pipeline`."""
 
+import json
 import logging
 import os
 import sys
@@ -96,7 +97,7 @@ def run(
         help="Also run each artifact on the aarch64 build of its runtime under emulation and compare it "
              "with the host run.")] = True,
     engine: Annotated[str, typer.Option(
-        help="Emulation engine: qemu, docker, or auto (docker when an engine answers, else qemu).")] = "auto",
+        help="Emulation engine: qemu, docker, or auto (docker when a Docker engine responds, else qemu).")] = "auto",
     samples: Annotated[int, typer.Option(help="Test images for the emulation check.", min=1)] = 1000,
     init_from: Annotated[Optional[Path], typer.Option(
         help="Start from a plainly trained state dict of --model (torch.save(model.state_dict(), PATH)); "
@@ -156,7 +157,7 @@ def emulate_command(
     target: Annotated[str, typer.Option(help="Target device profile whose CPU to emulate.")] = "rpi4",
     samples: Annotated[int, typer.Option(help="Test images to run.", min=1)] = 1000,
     engine: Annotated[str, typer.Option(
-        help="qemu, docker, or auto (docker when an engine answers, else qemu).")] = "auto",
+        help="qemu, docker, or auto (docker when a Docker engine responds, else qemu).")] = "auto",
     data: Annotated[str, typer.Option(
         help="`fashion-mnist` or a directory of IDX files; the test split supplies the images.")] = "fashion-mnist",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log DEBUG lines and show tracebacks.")] = False,
@@ -177,6 +178,59 @@ def emulate_command(
         typer.echo("error: interrupted; report.json was not changed", err=True)
         raise typer.Exit(code=130)
     _print_emulation([record.to_dict() for record in records])
+
+
+bench = typer.Typer(help="Benchmarks whose numbers go into docs/.", no_args_is_help=True)
+app.add_typer(bench, name="bench")
+
+
+@bench.command("compression")
+def bench_compression(
+    out: Annotated[Path, typer.Option(help="JSON file for the raw records.")] = Path(
+        "benchmarks/results/compression.json"),
+    models: Annotated[str, typer.Option(help="Comma-separated registry models.")] = "mlp-small,cnn",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    fractions: Annotated[str, typer.Option(
+        help="Comma-separated budgets as fractions of the dense model's .pte size.")] = "0.25,0.10,0.05",
+    epochs: Annotated[int, typer.Option(help="Training epochs of every model.", min=1)] = 20,
+    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after truncation.", min=0)] = 2,
+    data: Annotated[str, typer.Option(help="`fashion-mnist` or a directory of IDX files.")] = "fashion-mnist",
+    train_limit: Annotated[Optional[int], typer.Option(help="Train on the first N images only.", min=1)] = None,
+    eval_limit: Annotated[Optional[int], typer.Option(help="Evaluate on the first N images only.", min=1)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log DEBUG lines and show tracebacks.")] = False,
+) -> None:
+    """Compare LoRITa, plain training and small dense models at equal int8 budgets, on the .pte artifacts."""
+    _setup_logging(verbose)
+    try:
+        from edgepipe.pipeline.compare import CompareConfig, compare, summarize
+        from edgepipe.pipeline.data import load_dataset
+        from edgepipe.pipeline.train import TrainConfig
+
+        config = CompareConfig(
+            models=tuple(_split(models, str)), seeds=tuple(_split(seeds, int)),
+            fractions=tuple(_split(fractions, float)), train=TrainConfig(epochs=epochs),
+            finetune_epochs=finetune_epochs, train_limit=train_limit, eval_limit=eval_limit)
+        records = compare(load_dataset(data), config, progress=_progress)
+    except EdgepipeError as error:
+        _fail(error, verbose)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.partial")
+    temporary.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
+    temporary.replace(out)
+    for row in summarize(records):
+        fraction = "dense" if row["budget_fraction"] == 1.0 else f"{100 * row['budget_fraction']:.0f}%"
+        typer.echo(f"{row['model']:<10} {row['method']:<16} N={row['factors']} {str(row['rank_policy']):<9} "
+                   f"{fraction:>5} {row['bytes']:>9,} B  {100 * row['accuracy_mean']:6.2f} "
+                   f"+- {100 * row['accuracy_std']:.2f}  ({row['seeds']} seeds)")
+    typer.echo(f"wrote {out}")
+
+
+def _split(text: str, kind):
+    try:
+        return [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of {kind.__name__}") from error
 
 
 @app.command("targets")

@@ -94,7 +94,7 @@ def _find_split_file(directory: Path, stem: str) -> Path:
     for name in (stem + ".gz", stem, stem.replace("-idx", ".idx")):
         if (directory / name).is_file():
             return directory / name
-    raise DataError(f"{directory} has no {stem}[.gz]; pass --data with a directory holding the four IDX files "
+    raise DataError(f"{directory} has no {stem}[.gz]; pass --data with a directory containing the four IDX files "
                     f"{', '.join(s + '[.gz]' for s in _SPLIT_STEMS.values())}")
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import time
 from contextlib import contextmanager
 from collections.abc import Callable
@@ -158,7 +159,8 @@ Finetune = Callable[[nn.Module], object]
 
 def _export_at_budget(collapsed: nn.Module, dataset: Dataset, weight_budget: int, workdir: Path,
                       calibration: torch.Tensor, spectra: dict[str, torch.Tensor],
-                      finetune: Finetune | None, policy: str, score: Score | None) -> Export:
+                      finetune: Finetune | None, policy: str, score: Score | None,
+                      formats: tuple[str, ...]) -> Export:
     ranks = select_ranks(policy, collapsed, weight_budget, spectra, score)
     truncated = copy.deepcopy(collapsed)
     layers = truncate_(truncated, ranks)
@@ -167,43 +169,72 @@ def _export_at_budget(collapsed: nn.Module, dataset: Dataset, weight_budget: int
     example = dataset.normalize(dataset.train.images[:1])
 
     quantized, specs, sizes = {}, {}, {}
-    with defer_interrupts("the ExecuTorch export"):
-        quantized["pte"], _ = quantize(truncated, "xnnpack", example, calibration)
-        specs["pte"] = to_executorch(quantized["pte"], example, workdir / "model.pte")
-    with defer_interrupts("the LiteRT conversion"):
-        quantized["tflite"], quantizer = quantize(truncated, "litert", example, calibration)
-        specs["tflite"] = to_tflite(quantized["tflite"], quantizer, example, workdir / "model.tflite")
-    for artifact_format in FORMATS:
+    if "pte" in formats:
+        with defer_interrupts("the ExecuTorch export"):
+            quantized["pte"], _ = quantize(truncated, "xnnpack", example, calibration)
+            specs["pte"] = to_executorch(quantized["pte"], example, workdir / "model.pte")
+    if "tflite" in formats:
+        with defer_interrupts("the LiteRT conversion"):
+            quantized["tflite"], quantizer = quantize(truncated, "litert", example, calibration)
+            specs["tflite"] = to_tflite(quantized["tflite"], quantizer, example, workdir / "model.tflite")
+    for artifact_format in formats:
         sizes[artifact_format] = (workdir / f"model.{artifact_format}").stat().st_size
     return Export(layers, truncated, quantized, specs, sizes)
 
 
 def fit_budget(collapsed: nn.Module, dataset: Dataset, budget_bytes: int, workdir: Path,
-               calibration: torch.Tensor, finetune: Finetune | None = None, policy: str = "greedy") -> Export:
+               calibration: torch.Tensor, finetune: Finetune | None = None, policy: str = "greedy",
+               formats: tuple[str, ...] = FORMATS) -> Export:
     """Truncate, quantize and export until every artifact in `workdir` is within `budget_bytes` on disk.
 
     `policy` chooses the ranks (see rank_policy). The `search` policy scores its candidates on the
     data set's validation split. `finetune`, when given, trains each truncated model in place at its
     ranks before quantization.
-    The first attempt assumes a fixed format overhead. Each later attempt lowers the weight budget by
-    the largest measured overshoot plus 0.5% of the budget, so an artifact over budget is never final.
+
+    The first attempt assumes a fixed format overhead. An attempt over budget lowers the weight budget
+    by its overshoot plus 0.5% of the budget, so an artifact over budget is never final. A first
+    attempt that leaves more than 1% of the budget unused is followed by one that gives the weights
+    the rest, and the larger export that fits is kept.
     """
     spectra = singular_values(collapsed)
     score = functools.partial(accuracy, dataset=dataset, split=dataset.validation) if policy == "search" else None
+    margin = math.ceil(0.005 * budget_bytes)
     weight_budget = budget_bytes - INITIAL_FORMAT_OVERHEAD
-    for attempt in range(1, MAX_EXPORT_ATTEMPTS + 1):
-        if weight_budget <= 0:
-            break
-        result = _export_at_budget(collapsed, dataset, weight_budget, workdir, calibration, spectra, finetune,
-                                   policy, score)
-        overshoot = max(result.sizes.values()) - budget_bytes
-        logger.info("export attempt %d: weight budget %d, sizes %s, budget %d",
-                    attempt, weight_budget, result.sizes, budget_bytes)
-        if overshoot <= 0:
-            return result
-        weight_budget -= overshoot + math.ceil(0.005 * budget_bytes)
-    raise BudgetError(f"could not fit the artifacts into {budget_bytes} bytes after {attempt} attempts; "
-                      f"raise --budget or pick a smaller --model")
+    best: tuple[Export, Path] | None = None
+    attempts = []
+    try:
+        for attempt in range(1, MAX_EXPORT_ATTEMPTS + 1):
+            if weight_budget <= 0:
+                break
+            directory = workdir / f".attempt-{attempt}"
+            directory.mkdir()
+            attempts.append(directory)
+            result = _export_at_budget(collapsed, dataset, weight_budget, directory, calibration, spectra,
+                                       finetune, policy, score, formats)
+            largest = max(result.sizes.values())
+            logger.info("export attempt %d: weight budget %d, sizes %s, budget %d",
+                        attempt, weight_budget, result.sizes, budget_bytes)
+            if largest > budget_bytes:
+                if best is not None:
+                    break  # growing overshot, so the earlier export stands
+                weight_budget -= largest - budget_bytes + margin
+                continue
+            if best is None or largest > max(best[0].sizes.values()):
+                best = (result, directory)
+            slack = budget_bytes - largest
+            if attempt > 1 or slack <= 2 * margin:
+                break
+            weight_budget += slack - margin
+        if best is None:
+            raise BudgetError(f"could not fit the artifacts into {budget_bytes} bytes after {len(attempts)} "
+                              f"attempts; raise --budget or pick a smaller --model")
+        export, directory = best
+        for artifact_format in formats:
+            (directory / f"model.{artifact_format}").replace(workdir / f"model.{artifact_format}")
+        return export
+    finally:
+        for directory in attempts:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _artifact_accuracy(directory: Path, artifact_format: str, manifest: dict, test: Split,
@@ -310,6 +341,9 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
     if config.emulate:
         with timer("emulate"):
             sample = dataset.test.head(config.samples)
+            if len(sample) < config.samples:
+                logger.warning("--samples %d is more than the %d test images; emulating all of them",
+                               config.samples, len(sample))
             for artifact_format in FORMATS:
                 record = emulate_or_explain(workdir, artifact_format, target, sample.images.numpy(),
                                             sample.labels.numpy(), config.engine)

@@ -29,3 +29,11 @@ def test_create_model_cnn_rectangular_images():
 def test_create_model_cnn_too_small_raises():
     with pytest.raises(ConfigError, match="at least 8x8, got 6x6"):
         create_model("cnn", (1, 6, 6))
+
+
+@pytest.mark.parametrize("name", list(list_models()))
+def test_create_model_width_scales_weights(name):
+    full = _weight_count(create_model(name))
+    half = _weight_count(create_model(name, width=0.5))
+    assert half < 0.5 * full
+    assert create_model(name, width=0.5).eval()(torch.randn(2, 1, 28, 28)).shape == (2, 10)
