@@ -50,7 +50,7 @@ class Record:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """What to compare: models, seeds, budget fractions, the training recipe and the fine-tuning length."""
+    """The models, seeds, budget fractions, training recipe and fine-tuning length to compare."""
 
     models: tuple[str, ...] = ("mlp-small", "cnn")
     seeds: tuple[int, ...] = (0, 1, 2)
