@@ -285,6 +285,24 @@ def run(config: RunConfig, out: Path, progress: Progress = silent) -> RunResult:
         raise
 
 
+def _emulate_all(config: RunConfig, dataset: Dataset, target: Target, workdir: Path) -> list[dict]:
+    sample = dataset.test.head(config.samples)
+    if len(sample) < config.samples:
+        logger.warning("--samples %d is more than the %d test images; emulating all of them",
+                       config.samples, len(sample))
+    return [emulate_or_explain(workdir, artifact_format, target, sample.images.numpy(), sample.labels.numpy(),
+                               config.engine).to_dict()
+            for artifact_format in FORMATS]
+
+
+def _check_budget(config: RunConfig, model: nn.Module) -> None:
+    smallest = minimum_bytes(model) + INITIAL_FORMAT_OVERHEAD
+    if config.budget_bytes < smallest:
+        raise BudgetError(f"budget {config.budget_bytes} bytes is below the {smallest} bytes that model "
+                          f"{config.model!r} needs even at rank 1 in every layer; raise --budget or "
+                          f"pick a smaller --model")
+
+
 def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress) -> RunResult:
     timer = _StageTimer()
     torch.manual_seed(config.train.seed)
@@ -296,11 +314,7 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
         image_shape = tuple(dataset.train.images.shape[1:])
         model = create_model(config.model, image_shape, len(dataset.labels))
         uncompressed_int8_bytes = _weight_count(model)
-        smallest = minimum_bytes(model) + INITIAL_FORMAT_OVERHEAD
-        if config.budget_bytes < smallest:
-            raise BudgetError(f"budget {config.budget_bytes} bytes is below the {smallest} bytes that model "
-                              f"{config.model!r} needs even at rank 1 in every layer; raise --budget or "
-                              f"pick a smaller --model")
+        _check_budget(config, model)
 
     with timer("train"):
         example = dataset.normalize(train_split.images[:2])
@@ -340,14 +354,7 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
     emulation = []
     if config.emulate:
         with timer("emulate"):
-            sample = dataset.test.head(config.samples)
-            if len(sample) < config.samples:
-                logger.warning("--samples %d is more than the %d test images; emulating all of them",
-                               config.samples, len(sample))
-            for artifact_format in FORMATS:
-                record = emulate_or_explain(workdir, artifact_format, target, sample.images.numpy(),
-                                            sample.labels.numpy(), config.engine)
-                emulation.append(record.to_dict())
+            emulation = _emulate_all(config, dataset, target, workdir)
 
     report = {
         "target": target.name,
