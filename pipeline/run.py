@@ -199,7 +199,8 @@ def fit_budget(collapsed: nn.Module, dataset: Dataset, budget_bytes: int, workdi
     spectra = singular_values(collapsed)
     score = functools.partial(accuracy, dataset=dataset, split=dataset.validation) if policy == "search" else None
     margin = math.ceil(0.005 * budget_bytes)
-    weight_budget = budget_bytes - INITIAL_FORMAT_OVERHEAD
+    # A small budget cannot spare the fixed guess, so the first attempt keeps at least 3/4 for weights.
+    weight_budget = budget_bytes - min(INITIAL_FORMAT_OVERHEAD, budget_bytes // 4)
     best: tuple[Export, Path] | None = None
     attempts = []
     try:
@@ -296,7 +297,7 @@ def _emulate_all(config: RunConfig, dataset: Dataset, target: Target, workdir: P
 
 
 def _check_budget(config: RunConfig, model: nn.Module) -> None:
-    smallest = minimum_bytes(model) + INITIAL_FORMAT_OVERHEAD
+    smallest = minimum_bytes(model) + min(INITIAL_FORMAT_OVERHEAD, config.budget_bytes // 4)
     if config.budget_bytes < smallest:
         raise BudgetError(f"budget {config.budget_bytes} bytes is below the {smallest} bytes that model "
                           f"{config.model!r} needs even at rank 1 in every layer; raise --budget or "

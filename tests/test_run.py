@@ -95,3 +95,17 @@ def test_train_diverging_raises(tiny_idx_dir):
     dataset = load_dataset(str(tiny_idx_dir), validation_size=100)
     with pytest.raises(TrainingError, match="lower --lr"):
         train_(create_model("mlp-small"), dataset, TrainConfig(epochs=1, lr=1e9, batch_size=50))
+
+
+def test_fit_budget_small_budget_fits(tiny_idx_dir, tmp_path):
+    from edgepipe.pipeline.data import load_dataset
+    from edgepipe.pipeline.run import fit_budget
+
+    torch.manual_seed(0)
+    dataset = load_dataset(str(tiny_idx_dir), validation_size=100)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    # 5% of mlp-small's dense .pte: smaller than the fixed guess of the format overhead.
+    calibration = dataset.normalize(dataset.train.images[:8])
+    export = fit_budget(create_model("mlp-small").eval(), dataset, 47_810, workdir, calibration, formats=("pte",))
+    assert 0.9 * 47_810 <= export.sizes["pte"] <= 47_810
