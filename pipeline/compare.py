@@ -6,7 +6,6 @@ that are fractions of the dense model's .pte size, and measures the test accurac
 fine-tuning, and a narrower dense model of the same family trained from scratch to fit the budget.
 """
 
-import copy
 import logging
 import tempfile
 from dataclasses import asdict, dataclass, replace
