@@ -217,7 +217,7 @@ def fit_budget(collapsed: nn.Module, dataset: Dataset, budget_bytes: int, workdi
                         attempt, weight_budget, result.sizes, budget_bytes)
             if largest > budget_bytes:
                 if best is not None:
-                    break  # growing overshot, so the earlier export stands
+                    break  # growing overshot, so the earlier export is kept
                 weight_budget -= largest - budget_bytes + margin
                 continue
             if best is None or largest > max(best[0].sizes.values()):

@@ -120,7 +120,7 @@ def test_docker_commands_exact(tmp_path):
 
 def test_choose_engine_auto_follows_docker_engine(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    fake_tool(tmp_path, "docker", 1)  # a client whose engine does not answer
+    fake_tool(tmp_path, "docker", 1)  # a client whose engine does not respond
     assert choose_engine("auto") == "qemu"
     fake_tool(tmp_path, "docker", 0)
     assert choose_engine("auto") == "docker"

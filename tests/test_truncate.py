@@ -132,9 +132,9 @@ def test_threshold_ranks_fit_budget_with_one_cut():
     assert sum(layer_bytes(*shapes[name], rank) for name, rank in ranks.items()) <= budget
     # One cut: the smallest kept normalized value of each layer is above the largest dropped one of any.
     spectra = singular_values(model)
-    kept = min((spectra[n] / spectra[n][0])[ranks[n] - 1] for n in ranks)
-    dropped = max((spectra[n] / spectra[n][0])[ranks[n]] for n in ranks if ranks[n] < len(spectra[n]))
-    assert kept >= dropped
+    smallest_kept = min((spectra[n] / spectra[n][0])[ranks[n] - 1] for n in ranks)
+    largest_dropped = max((spectra[n] / spectra[n][0])[ranks[n]] for n in ranks if ranks[n] < len(spectra[n]))
+    assert smallest_kept >= largest_dropped
 
 
 def test_threshold_ranks_large_budget_keeps_everything():
