@@ -6,6 +6,7 @@ that are fractions of the dense model's .pte size, and measures the test accurac
 fine-tuning, and a narrower dense model of the same family trained from scratch to fit the budget.
 """
 
+import functools
 import logging
 import tempfile
 from dataclasses import asdict, dataclass, replace
@@ -125,8 +126,8 @@ def compare_model(name: str, seed: int, dataset: Dataset, config: CompareConfig,
                 records.append(_truncated_record(name, method, factors, fraction, seed, model, dataset, test,
                                                  budget, calibration, workdir, policy, None))
             if config.finetune_epochs and (factors == 1 or factors == max(trained)):
-                def finetune(truncated, tuning=finetune_config):
-                    train_(truncated, dataset, tuning, train, progress)
+                finetune = functools.partial(train_, dataset=dataset, config=finetune_config, train=train,
+                                             progress=progress)
                 records.append(_truncated_record(name, f"{method}+finetune", factors, fraction, seed, model,
                                                  dataset, test, budget, calibration, workdir, "greedy", finetune))
         records.append(_small_dense_record(name, fraction, seed, dataset, config, train, test, budget, calibration,

@@ -45,7 +45,7 @@ DEBIAN_PACKAGES = (
 )
 WHEEL_PLATFORMS = ("manylinux_2_27_aarch64", "manylinux_2_28_aarch64", "manylinux2014_aarch64")
 
-# MIDR part numbers of ARM cores (ARM Technical Reference Manuals, register MIDR_EL1).
+# MIDR_EL1 part numbers of ARM cores, as Linux prints them in the "CPU part" line of /proc/cpuinfo.
 CPU_PARTS = {"cortex-a53": "0xd03", "cortex-a55": "0xd05", "cortex-a72": "0xd08", "cortex-a76": "0xd0b",
              "neoverse-n1": "0xd0c"}
 

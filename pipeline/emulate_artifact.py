@@ -9,12 +9,11 @@ from pathlib import Path
 from edgepipe.errors import ConfigError
 from edgepipe.pipeline.data import load_dataset
 from edgepipe.pipeline.emulate import ENGINES, EmulationRecord, emulate
+from edgepipe.pipeline.output import REPORT
 from edgepipe.pipeline.runner import MANIFEST, load_manifest
 from edgepipe.targets import load_target
 
 logger = logging.getLogger(__name__)
-
-REPORT = "report.json"
 
 
 def _resolve(artifact: Path) -> tuple[Path, list[str], dict]:

@@ -7,8 +7,9 @@ is pushed towards low rank, because L2 on N factors acts as a Schatten-2/N quasi
 - Linear (out x in): N-1 square (in x in) factors are applied before the layer's own weight.
 - Conv2d k x k: the layer's own k x k conv is followed by N-1 square 1x1 channel factors (out x out).
 
-The layer's own parameter stays its last-applied-but-one or last factor, its bias stays the bias of
-the product, and `weight` becomes a parametrization, so the module tree does not change.
+The layer's own weight parameter becomes one of the factors and its bias stays the bias of the
+product. `weight` becomes a parametrization that returns the product, so the module tree does not
+change.
 """
 
 import logging

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepipe.errors import ConfigError
+from edgepipe.pipeline.runner import MANIFEST
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
-ARTIFACT_FILES = frozenset({MANIFEST, "model.pte", "model.tflite", "report.json"})
+REPORT = "report.json"
+ARTIFACT_FILES = frozenset({MANIFEST, REPORT, "model.pte", "model.tflite"})
 _PID_FILE = ".edgepipe-pid"
 
 

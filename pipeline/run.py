@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -24,7 +23,7 @@ from edgepipe.pipeline.data import Dataset, Split, load_dataset
 from edgepipe.pipeline.emulate import ENGINES, emulate_or_explain
 from edgepipe.pipeline.lorita import collapse_, factorize_
 from edgepipe.pipeline.interrupts import defer_interrupts
-from edgepipe.pipeline.output import prepare_output
+from edgepipe.pipeline.output import REPORT, prepare_output
 from edgepipe.pipeline.progress import Progress, silent
 from edgepipe.pipeline.quantize import fold_batchnorm_, quantize
 from edgepipe.pipeline.runner import MANIFEST, run_artifact
@@ -37,7 +36,6 @@ from edgepipe.targets import Target, load_target
 
 logger = logging.getLogger(__name__)
 
-REPORT = "report.json"
 FORMATS = ("pte", "tflite")
 # Bytes of each artifact beyond its int8 weights, assumed before the first export measures them.
 # Measured on the MLPs here: about 24 kB for .pte and 46 kB for .tflite.
@@ -239,9 +237,9 @@ def fit_budget(collapsed: nn.Module, dataset: Dataset, budget_bytes: int, workdi
 
 
 def _artifact_accuracy(directory: Path, artifact_format: str, manifest: dict, test: Split,
-                       progress: Progress) -> tuple[float, np.ndarray]:
+                       progress: Progress) -> float:
     logits = run_artifact(directory, artifact_format, test.images.numpy(), manifest, progress=progress)
-    return float((logits.argmax(1) == test.labels.numpy()).mean()), logits
+    return float((logits.argmax(1) == test.labels.numpy()).mean())
 
 
 def _manifest(dataset: Dataset, export: Export, directory: Path) -> dict:
@@ -348,7 +346,7 @@ def _run_in(config: RunConfig, target: Target, workdir: Path, progress: Progress
         truncated_accuracy = accuracy(export.truncated, dataset, test, progress=progress)
         artifacts = []
         for artifact_format in FORMATS:
-            artifact_accuracy, _ = _artifact_accuracy(workdir, artifact_format, manifest, test, progress)
+            artifact_accuracy = _artifact_accuracy(workdir, artifact_format, manifest, test, progress)
             artifacts.append({"format": artifact_format, "file": f"model.{artifact_format}",
                               "bytes": export.sizes[artifact_format], "accuracy": artifact_accuracy})
 

@@ -11,6 +11,7 @@ import logging
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -184,7 +185,6 @@ def run_artifact(directory: str | Path, artifact_format: str, images: np.ndarray
 def main(argv: list[str] | None = None) -> int:
     """Run one artifact on a file of uint8 images and write its logits as JSON; used on devices and emulators."""
     import argparse
-    import sys
     import time
 
     parser = argparse.ArgumentParser(description=main.__doc__)
