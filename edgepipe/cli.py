@@ -192,7 +192,8 @@ def bench_compression(
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
     fractions: Annotated[str, typer.Option(
         help="Comma-separated budgets as fractions of the dense model's .pte size.")] = "0.25,0.10,0.05",
-    epochs: Annotated[int, typer.Option(help="Training epochs of every model.", min=1)] = 20,
+    epochs: Annotated[str, typer.Option(
+        help="Training epochs: one number for every model, or per model as in mlp=20,cnn=6.")] = "20",
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after truncation.", min=0)] = 2,
     data: Annotated[str, typer.Option(help="`fashion-mnist` or a directory of IDX files.")] = "fashion-mnist",
     train_limit: Annotated[Optional[int], typer.Option(help="Train on the first N images only.", min=1)] = None,
@@ -203,27 +204,44 @@ def bench_compression(
     _setup_logging(verbose)
     try:
         from edgepipe.pipeline.compare import CompareConfig, compare, summarize
+        from edgepipe.pipeline.plot import accuracy_svg
         from edgepipe.pipeline.data import load_dataset
         from edgepipe.pipeline.train import TrainConfig
 
+        shared_epochs, model_epochs = _parse_epochs(epochs)
         config = CompareConfig(
             models=tuple(_split(models, str)), seeds=tuple(_split(seeds, int)),
-            fractions=tuple(_split(fractions, float)), train=TrainConfig(epochs=epochs),
-            finetune_epochs=finetune_epochs, train_limit=train_limit, eval_limit=eval_limit)
+            fractions=tuple(_split(fractions, float)), train=TrainConfig(epochs=shared_epochs),
+            model_epochs=model_epochs, finetune_epochs=finetune_epochs, train_limit=train_limit,
+            eval_limit=eval_limit)
         records = compare(load_dataset(data), config, progress=_progress)
     except EdgepipeError as error:
         _fail(error, verbose)
 
+    rows = summarize(records)
+    plot = out.with_suffix(".svg")
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.partial")
-    temporary.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
-    temporary.replace(out)
-    for row in summarize(records):
+    for path, text in ((out, json.dumps(records, indent=1) + "\n"), (plot, accuracy_svg(rows))):
+        temporary = path.with_name(f".{path.name}.partial")
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    for row in rows:
         fraction = "dense" if row["budget_fraction"] == 1.0 else f"{100 * row['budget_fraction']:.0f}%"
         typer.echo(f"{row['model']:<10} {row['method']:<16} N={row['factors']} {str(row['rank_policy']):<9} "
                    f"{fraction:>5} {row['bytes']:>9,} B  {100 * row['accuracy_mean']:6.2f} "
                    f"+- {100 * row['accuracy_std']:.2f}  ({row['seeds']} seeds)")
-    typer.echo(f"wrote {out}")
+    typer.echo(f"wrote {out} and {plot}")
+
+
+def _parse_epochs(text: str) -> tuple[int, dict[str, int]]:
+    """Read `--epochs`: "20" for every model, or "mlp=20,cnn=6" per model, with 20 for models not named."""
+    try:
+        if "=" not in text:
+            return int(text), {}
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        return 20, {name.strip(): int(count) for name, count in pairs}
+    except ValueError as error:
+        raise typer.BadParameter(f"--epochs {text!r} is neither a number nor a list like mlp=20,cnn=6") from error
 
 
 def _split(text: str, kind):

@@ -9,13 +9,14 @@ fine-tuning, and a narrower dense model of the same family trained from scratch 
 import functools
 import logging
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from edgepipe.errors import ConfigError
 from edgepipe.models import create_model
 from edgepipe.pipeline.data import Dataset, Split
 from edgepipe.pipeline.lorita import collapse_, factorize_
@@ -52,16 +53,30 @@ class Record:
 class CompareConfig:
     """The models, seeds, budget fractions, training recipe and fine-tuning length to compare."""
 
-    models: tuple[str, ...] = ("mlp-small", "cnn")
+    models: tuple[str, ...] = ("mlp", "cnn")
     seeds: tuple[int, ...] = (0, 1, 2)
     fractions: tuple[float, ...] = BUDGET_FRACTIONS
     lorita_factors: tuple[int, ...] = (2, 3)
     policies: tuple[str, ...] = ("greedy", "threshold", "search")
     train: TrainConfig = TrainConfig(epochs=20)
+    model_epochs: dict[str, int] = field(default_factory=dict)
     finetune_epochs: int = 2
     calibration_size: int = 500
     train_limit: int | None = None
     eval_limit: int | None = None
+
+    def __post_init__(self):
+        unknown = set(self.model_epochs) - set(self.models)
+        if unknown:
+            raise ConfigError(f"epochs are given for {sorted(unknown)}, which are not among the compared models "
+                              f"{list(self.models)}; name only compared models")
+        for name, epochs in self.model_epochs.items():
+            if epochs < 1:
+                raise ConfigError(f"epochs must be at least 1, got {epochs} for {name}")
+
+    def recipe(self, name: str) -> TrainConfig:
+        """The training recipe of model `name`: the shared one, with its own epoch count where one is given."""
+        return replace(self.train, epochs=self.model_epochs.get(name, self.train.epochs))
 
 
 def _pte_accuracy(path: Path, specs: dict, dataset: Dataset, test: Split) -> float:
@@ -75,8 +90,9 @@ def _train(name: str, factors: int, dataset: Dataset, config: CompareConfig, see
            width: float = 1.0, progress: Progress = silent) -> nn.Module:
     torch.manual_seed(seed)
     model = create_model(name, tuple(dataset.train.images.shape[1:]), len(dataset.labels), width)
-    factorize_(model, factors, config.train.batch_size, dataset.normalize(train.images[:2]))
-    train_(model, dataset, replace(config.train, seed=seed), train, progress)
+    recipe = config.recipe(name)
+    factorize_(model, factors, recipe.batch_size, dataset.normalize(train.images[:2]))
+    train_(model, dataset, replace(recipe, seed=seed), train, progress)
     return fold_batchnorm_(collapse_(model)).eval()
 
 
@@ -115,7 +131,8 @@ def compare_model(name: str, seed: int, dataset: Dataset, config: CompareConfig,
                           accuracy(plain, dataset, test)))
     trained = {1: plain} | {n: _train(name, n, dataset, config, seed, train, progress=progress)
                             for n in config.lorita_factors}
-    finetune_config = replace(config.train, epochs=config.finetune_epochs, lr=config.train.lr / 10, seed=seed)
+    finetune_config = (replace(config.recipe(name), epochs=config.finetune_epochs, lr=config.train.lr / 10, seed=seed)
+                       if config.finetune_epochs else None)
 
     for fraction in config.fractions:
         budget = int(fraction * dense_bytes)

@@ -103,6 +103,8 @@ def test_cli_version_prints_version():
     (["run", "--frobnicate"], "No such option: --frobnicate"),
     (["emulate"], "Missing argument"),
     (["frob"], "No such command 'frob'"),
+    (["bench", "compression", "--epochs", "mlp=many"], "mlp=20,cnn=6"),
+    (["bench", "compression", "--epochs", "20,6"], "mlp=20,cnn=6"),
 ])
 def test_cli_usage_error_one_line(arguments, fragment):
     result = edgepipe(*arguments)
@@ -112,3 +114,10 @@ def test_cli_usage_error_one_line(arguments, fragment):
     assert lines[0].startswith("error: ")
     assert fragment in lines[0]
     assert "--help" in lines[0]
+
+
+def test_cli_bench_epochs_for_uncompared_model_one_line(tmp_path):
+    result = edgepipe("bench", "compression", "--models", "mlp", "--epochs", "cnn=4",
+                      "--out", str(tmp_path / "compression.json"))
+    assert_one_line_error(result, "['cnn']", "name only compared models")
+    assert list(tmp_path.iterdir()) == []
