@@ -188,12 +188,13 @@ app.add_typer(bench, name="bench")
 def bench_compression(
     out: Annotated[Path, typer.Option(help="JSON file for the raw records.")] = Path(
         "benchmarks/results/compression.json"),
-    models: Annotated[str, typer.Option(help="Comma-separated registry models.")] = "mlp-small,cnn",
+    models: Annotated[str, typer.Option(help="Comma-separated registry models.")] = "mlp,cnn",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
     fractions: Annotated[str, typer.Option(
         help="Comma-separated budgets as fractions of the dense model's .pte size.")] = "0.25,0.10,0.05",
     epochs: Annotated[str, typer.Option(
         help="Training epochs: one number for every model, or per model as in mlp=20,cnn=6.")] = "20",
+    weight_decay: Annotated[float, typer.Option(help="L2 weight decay of every training run.", min=0)] = 1e-3,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after truncation.", min=0)] = 2,
     data: Annotated[str, typer.Option(help="`fashion-mnist` or a directory of IDX files.")] = "fashion-mnist",
     train_limit: Annotated[Optional[int], typer.Option(help="Train on the first N images only.", min=1)] = None,
@@ -211,7 +212,8 @@ def bench_compression(
         shared_epochs, model_epochs = _parse_epochs(epochs)
         config = CompareConfig(
             models=tuple(_split(models, str)), seeds=tuple(_split(seeds, int)),
-            fractions=tuple(_split(fractions, float)), train=TrainConfig(epochs=shared_epochs),
+            fractions=tuple(_split(fractions, float)),
+            train=TrainConfig(epochs=shared_epochs, weight_decay=weight_decay),
             model_epochs=model_epochs, finetune_epochs=finetune_epochs, train_limit=train_limit,
             eval_limit=eval_limit)
         records = compare(load_dataset(data), config, progress=_progress)

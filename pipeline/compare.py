@@ -75,7 +75,7 @@ class CompareConfig:
                 raise ConfigError(f"epochs must be at least 1, got {epochs} for {name}")
 
     def recipe(self, name: str) -> TrainConfig:
-        """The training recipe of model `name`: the shared one, with its own epoch count where one is given."""
+        """Return the training recipe of model `name`: the shared one, with its own epoch count where one is given."""
         return replace(self.train, epochs=self.model_epochs.get(name, self.train.epochs))
 
 
@@ -138,7 +138,8 @@ def compare_model(name: str, seed: int, dataset: Dataset, config: CompareConfig,
         budget = int(fraction * dense_bytes)
         for factors, model in trained.items():
             method = "plain" if factors == 1 else "lorita"
-            policies = config.policies if factors == max(trained) else ("greedy",)
+            # Plain and the deepest LoRITa run every policy, so each policy compares the two on equal terms.
+            policies = config.policies if factors in (1, max(trained)) else ("greedy",)
             for policy in policies:
                 records.append(_truncated_record(name, method, factors, fraction, seed, model, dataset, test,
                                                  budget, calibration, workdir, policy, None))

@@ -27,6 +27,8 @@ def test_compare_records_every_method(records):
     assert {r["method"] for r in records} == METHODS
     lorita = {(r["factors"], r["rank_policy"]) for r in records if r["method"] == "lorita"}
     assert lorita == {(2, "greedy"), (3, "greedy"), (3, "threshold"), (3, "search")}
+    plain = {r["rank_policy"] for r in records if r["method"] == "plain"}
+    assert plain == {"greedy", "threshold", "search"}
 
 
 def test_compare_artifacts_within_budget(records):
