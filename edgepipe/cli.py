@@ -194,7 +194,7 @@ def bench_compression(
         help="Comma-separated budgets as fractions of the dense model's .pte size.")] = "0.25,0.10,0.05",
     epochs: Annotated[str, typer.Option(
         help="Training epochs: one number for every model, or per model as in mlp=20,cnn=6.")] = "20",
-    weight_decay: Annotated[float, typer.Option(help="L2 weight decay of every training run.", min=0)] = 1e-3,
+    weight_decay: Annotated[float, typer.Option(help="L2 weight decay of every training run.", min=0)] = 2e-3,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after truncation.", min=0)] = 2,
     data: Annotated[str, typer.Option(help="`fashion-mnist` or a directory of IDX files.")] = "fashion-mnist",
     train_limit: Annotated[Optional[int], typer.Option(help="Train on the first N images only.", min=1)] = None,
