@@ -204,7 +204,7 @@ def bench_compression(
     """Compare LoRITa, plain training and small dense models at equal int8 budgets, on the .pte artifacts."""
     _setup_logging(verbose)
     try:
-        from edgepipe.pipeline.compare import CompareConfig, compare, summarize
+        from edgepipe.pipeline.compare import CompareConfig, compare, markdown_table, summarize
         from edgepipe.pipeline.plot import accuracy_svg
         from edgepipe.pipeline.data import load_dataset
         from edgepipe.pipeline.train import TrainConfig
@@ -227,11 +227,7 @@ def bench_compression(
         temporary = path.with_name(f".{path.name}.partial")
         temporary.write_text(text, encoding="utf-8")
         temporary.replace(path)
-    for row in rows:
-        fraction = "dense" if row["budget_fraction"] == 1.0 else f"{100 * row['budget_fraction']:.0f}%"
-        typer.echo(f"{row['model']:<10} {row['method']:<16} N={row['factors']} {str(row['rank_policy']):<9} "
-                   f"{fraction:>5} {row['bytes']:>9,} B  {100 * row['accuracy_mean']:6.2f} "
-                   f"+- {100 * row['accuracy_std']:.2f}  ({row['seeds']} seeds)")
+    typer.echo(markdown_table(rows))
     typer.echo(f"wrote {out} and {plot}")
 
 

@@ -58,7 +58,8 @@ class CompareConfig:
     fractions: tuple[float, ...] = BUDGET_FRACTIONS
     lorita_factors: tuple[int, ...] = (2, 3)
     policies: tuple[str, ...] = ("greedy", "threshold", "search")
-    train: TrainConfig = TrainConfig(epochs=20)
+    # L2 2e-3 made LoRITa truncation lossless down to 5% on the MLP (docs/benchmarks.md has the study).
+    train: TrainConfig = TrainConfig(epochs=20, weight_decay=2e-3)
     model_epochs: dict[str, int] = field(default_factory=dict)
     finetune_epochs: int = 2
     calibration_size: int = 500
@@ -205,3 +206,24 @@ def summarize(records: list[dict]) -> list[dict]:
                      "bytes": int(np.mean([m["bytes"] for m in members])),
                      "accuracy_mean": float(accuracies.mean()), "accuracy_std": float(accuracies.std())})
     return rows
+
+
+METHOD_ORDER = ("dense", "plain", "plain+finetune", "lorita", "lorita+finetune", "small-dense")
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Format summary rows as a Markdown table, largest budget first and methods in a fixed order per budget."""
+    models = list(dict.fromkeys(row["model"] for row in rows))
+    policies = (None, "greedy", "threshold", "search")
+
+    def order(row: dict) -> tuple:
+        return (models.index(row["model"]), -row["budget_fraction"], METHOD_ORDER.index(row["method"]),
+                row["factors"], policies.index(row["rank_policy"]))
+
+    lines = ["| model | budget | method | N | rank policy | bytes | .pte top-1 % (mean ± std) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for row in sorted(rows, key=order):
+        budget = "dense" if row["budget_fraction"] == 1.0 else f"{100 * row['budget_fraction']:.0f}%"
+        lines.append(f"| {row['model']} | {budget} | {row['method']} | {row['factors']} | {row['rank_policy'] or '-'} "
+                     f"| {row['bytes']:,} | {100 * row['accuracy_mean']:.2f} ± {100 * row['accuracy_std']:.2f} |")
+    return "\n".join(lines)

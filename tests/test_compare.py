@@ -1,6 +1,6 @@
 import pytest
 
-from edgepipe.pipeline.compare import CompareConfig, compare, summarize
+from edgepipe.pipeline.compare import METHOD_ORDER, CompareConfig, compare, markdown_table, summarize
 from edgepipe.pipeline.data import load_dataset
 from edgepipe.pipeline.train import TrainConfig
 
@@ -48,3 +48,11 @@ def test_summarize_groups_seeds(records):
     for row in rows:
         assert row["seeds"] == 2
         assert row["accuracy_std"] == pytest.approx(row["accuracy_mean"] / 3)
+
+
+def test_markdown_table_orders_budgets_and_methods(records):
+    lines = markdown_table(summarize(records)).splitlines()
+    assert len(lines) == 2 + len(records)
+    assert lines[2].startswith("| mlp-small | dense | dense |")
+    methods = [line.split(" | ")[2] for line in lines[3:]]
+    assert methods == sorted(methods, key=METHOD_ORDER.index)
