@@ -22,8 +22,8 @@ from edgepipe.pipeline.rank_policy import POLICIES, select_ranks
 from edgepipe.pipeline.train import TrainConfig, accuracy, train_
 from edgepipe.pipeline.truncate import singular_values, truncate_
 
-# The dense int8 .pte file of `mlp` is about 2.95 MB, of which about 5.2 kB do not grow with the weights
-# (measured with ExecuTorch 1.5.1 and XNNPACK); budgets are fractions of the file, as in the benchmark.
+# The dense int8 .pte file of `mlp` is about 2.95 MB, and about 5.2 kB of any .pte file do not grow with
+# the weights (measured with ExecuTorch 1.5.1 and XNNPACK). Budgets are fractions of the file, as in the benchmark.
 DENSE_PTE_BYTES = 2_952_000
 FIXED_PTE_BYTES = 5_200
 FRACTIONS = (0.25, 0.10, 0.05)

@@ -9,7 +9,8 @@ from html import escape
 PANEL_WIDTH, PANEL_HEIGHT = 440, 320
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 16, 28, 44
 LEGEND_HEIGHT = 22
-COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
+          "#bcbd22", "#393b79", "#637939")
 
 
 def line_label(row: dict) -> str:
