@@ -221,7 +221,7 @@ def bench_compression(
         _fail(error, verbose)
 
     rows = summarize(records)
-    plot = out.with_suffix(".svg")
+    plot = out.with_suffix(".svg") if out.suffix != ".svg" else out.with_name(f"{out.name}.svg")
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, text in ((out, json.dumps(records, indent=1) + "\n"), (plot, accuracy_svg(rows))):
         temporary = path.with_name(f".{path.name}.partial")

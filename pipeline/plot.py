@@ -34,7 +34,9 @@ def _panel(model: str, rows: list[dict], labels: list[str], left: float) -> list
     dense = [r for r in rows if r["method"] == "dense"]
     accuracies = [100 * r["accuracy_mean"] for r in rows]
     y_low, y_high = 10 * math.floor(min(accuracies) / 10), 10 * math.ceil(max(accuracies) / 10 + 0.01)
-    x_low, x_high = math.log10(min(r["bytes"] for r in points) / 1.3), math.log10(max(r["bytes"] for r in points) * 1.3)
+    # A run with no budget fractions has only the dense point, so the axis then spans that one.
+    sized = points or dense
+    x_low, x_high = math.log10(min(r["bytes"] for r in sized) / 1.3), math.log10(max(r["bytes"] for r in sized) * 1.3)
     plot_width = PANEL_WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_height = PANEL_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
 

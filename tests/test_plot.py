@@ -41,3 +41,8 @@ def test_accuracy_svg_points_inside_plot():
     for circle in root.iter(f"{SVG}circle"):
         assert 0 < float(circle.get("cx")) < width
         assert 0 < float(circle.get("cy")) < height
+
+
+def test_accuracy_svg_dense_only():
+    root = ElementTree.fromstring(accuracy_svg([_row("mlp", "dense", 1, None, 1.0, 2_950_000, 0.9)]))
+    assert root.findall(f"{SVG}polyline") == []
