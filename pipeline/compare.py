@@ -185,6 +185,7 @@ def _small_dense_record(name, fraction, seed, dataset, config, train, test, budg
 def compare(dataset: Dataset, config: CompareConfig, progress: Progress = silent) -> list[dict]:
     """Run `compare_model` for every model and seed and return all records as dictionaries."""
     records = []
+    # NOTE: a SIGTERM skips this context's cleanup, so a killed run leaves its edgepipe-compare-* folder.
     with tempfile.TemporaryDirectory(prefix="edgepipe-compare-") as workdir:
         for name in config.models:
             for seed in config.seeds:
